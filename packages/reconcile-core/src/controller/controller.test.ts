@@ -1,0 +1,329 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { MemoryEventBus } from "../bus/memory-bus.js";
+import { defineKind, KindRegistry, TerminalError } from "../resource/kind.js";
+import type { Manifest } from "../resource/manifest.js";
+import type { AgentStatus } from "../resource/status.js";
+import { Controller, type ControllerOptions } from "./controller.js";
+import { driftCorrectedEvent, rollbackEvent } from "./events.js";
+
+/** A real (in-memory) world the `Value` kind converges: id -> value. */
+class World {
+  readonly values = new Map<string, string>();
+  /** Ids whose reconcile throws, and how. */
+  readonly failing = new Map<string, () => Error>();
+  /** Ids whose reconcile waits for this promise. */
+  readonly gates = new Map<string, Promise<void>>();
+  readonly active = new Map<string, number>();
+  maxActivePerId = 0;
+  reconciles = 0;
+  deletes: string[] = [];
+
+  kind() {
+    return defineKind({
+      name: "Value",
+      spec: z.object({ value: z.string(), note: z.string().default("") }).strict(),
+      reconciler: {
+        observe: async (id: string) => this.values.get(id),
+        reconcile: async (resource, observed) => {
+          const n = (this.active.get(resource.id) ?? 0) + 1;
+          this.active.set(resource.id, n);
+          this.maxActivePerId = Math.max(this.maxActivePerId, n);
+          try {
+            this.reconciles++;
+            await this.gates.get(resource.id);
+            const failure = this.failing.get(resource.id);
+            if (failure) throw failure();
+            if (observed === resource.spec.value) return { changed: false, details: { value: observed } };
+            this.values.set(resource.id, resource.spec.value);
+            return { changed: true, details: { value: resource.spec.value } };
+          } finally {
+            this.active.set(resource.id, (this.active.get(resource.id) ?? 1) - 1);
+          }
+        },
+        delete: async (id: string) => {
+          this.deletes.push(id);
+          this.values.delete(id);
+        },
+        list: async () => [...this.values.keys()],
+      },
+    });
+  }
+}
+
+const value = (id: string, v: string) => ({ kind: "Value", id, spec: { value: v } });
+const manifest = (generation: number, ...resources: Manifest["resources"]): Manifest => ({ generation, resources });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until<T>(read: () => T, ok: (v: T) => boolean, ms = 5_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = read();
+    if (ok(v)) return v;
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms; last value: ${JSON.stringify(v)}`);
+    await sleep(5);
+  }
+}
+const fast = { baseMs: 20, capMs: 200, jitter: 0 };
+
+const controllers: Controller[] = [];
+function start(world: World, options: Partial<ControllerOptions> = {}) {
+  const controller = new Controller({
+    kinds: new KindRegistry([world.kind()]),
+    backoff: fast,
+    resyncIntervalMs: 0,
+    statusIntervalMs: 0,
+    ...options,
+  });
+  controller.start();
+  controllers.push(controller);
+  return controller;
+}
+afterEach(() => {
+  for (const c of controllers.splice(0)) c.stop();
+});
+const condition = (status: AgentStatus, type: string) => status.conditions.find((c) => c.type === type)?.status;
+
+describe("Controller", () => {
+  it("converges a manifest and reports Ready at its generation", async () => {
+    const world = new World();
+    const controller = start(world);
+    expect(controller.apply(manifest(1, value("a", "1"), value("b", "2")))).toEqual({ applied: true, generation: 1 });
+    await controller.idle();
+    const status = controller.status();
+    expect(world.values).toEqual(new Map([["a", "1"], ["b", "2"]]));
+    expect(status).toMatchObject({ manifestGeneration: 1, observedGeneration: 1 });
+    expect(status.resources.a).toMatchObject({ state: "Ready", kind: "Value", generation: 1, details: { value: "1" } });
+    expect(condition(status, "Ready")).toBe("True");
+    expect(condition(status, "Degraded")).toBe("False");
+  });
+
+  it("deletes a resource that a new generation dropped, and updates a changed one", async () => {
+    const world = new World();
+    const controller = start(world);
+    controller.apply(manifest(1, value("a", "1"), value("b", "2")));
+    await controller.idle();
+    controller.apply(manifest(2, value("a", "changed")));
+    await controller.idle();
+    expect(world.values).toEqual(new Map([["a", "changed"]]));
+    expect(world.deletes).toEqual(["b"]);
+    const status = controller.status();
+    expect(Object.keys(status.resources)).toEqual(["a"]);
+    expect(status.observedGeneration).toBe(2);
+  });
+
+  it("reports an unknown kind as Unknown and converges the rest", async () => {
+    const world = new World();
+    const controller = start(world);
+    controller.apply(manifest(1, value("a", "1"), { kind: "Gadget", id: "g", spec: {} }));
+    await controller.idle();
+    const status = controller.status();
+    expect(status.resources.g).toMatchObject({ state: "Unknown", kind: "Gadget", reason: "unknown kind 'Gadget'" });
+    expect(status.resources.a?.state).toBe("Ready");
+    expect(status.observedGeneration).toBe(1);
+    expect(condition(status, "Degraded")).toBe("True");
+    expect(status.conditions.find((c) => c.type === "Degraded")?.message).toContain("unknown: g");
+  });
+
+  it("fails an invalid spec terminally, naming the field, without retrying", async () => {
+    const world = new World();
+    const controller = start(world);
+    controller.apply(manifest(1, { kind: "Value", id: "bad", spec: { value: 7 } }, value("ok", "1")));
+    await controller.idle();
+    const bad = controller.status().resources.bad;
+    expect(bad).toMatchObject({ state: "Failed", error: expect.stringContaining("invalid Value spec: value:") });
+    expect(bad && "retryAt" in bad ? bad.retryAt : undefined).toBeUndefined();
+    expect(world.reconciles).toBe(1);
+  });
+
+  it("refuses a manifest older than the one received, and accepts a redelivery of the same one", async () => {
+    const world = new World();
+    const controller = start(world);
+    controller.apply(manifest(5, value("a", "1")));
+    expect(controller.apply(manifest(5, value("a", "1")))).toEqual({ applied: true, generation: 5 });
+    expect(controller.apply(manifest(4, value("a", "old")))).toEqual({
+      applied: false,
+      reason: "generation 4 is not newer than generation 5, already received",
+    });
+    expect(controller.apply(manifest(5, value("a", "other")))).toMatchObject({ applied: false });
+    expect(controller.apply({ generation: 6, resources: [value("x", "1"), value("x", "2")] })).toEqual({
+      applied: false,
+      reason: "invalid manifest: resources: duplicate resource ids: x",
+    });
+    await controller.idle();
+    expect(world.values.get("a")).toBe("1");
+  });
+
+  it("retries a failing resource with growing backoff, and a failure never delays healthy resources", async () => {
+    const world = new World();
+    world.failing.set("broken", () => new Error("disk full"));
+    let release!: () => void;
+    world.gates.set("slow", new Promise((r) => (release = r)));
+    const controller = start(world, { concurrency: 3 });
+    const healthy = Array.from({ length: 50 }, (_, i) => value(`h${i}`, String(i)));
+    controller.apply(manifest(1, value("broken", "x"), value("slow", "x"), ...healthy));
+
+    // All 50 healthy resources become Ready while one keeps failing and one hangs.
+    const status = await until(
+      () => controller.status(),
+      (s) => healthy.every((h) => s.resources[h.id]?.state === "Ready"),
+    );
+    expect(status.resources.slow?.state).toBe("Reconciling");
+
+    const failed = await until(
+      () => controller.status().resources.broken,
+      (s) => s?.state === "Failed" && s.attempts >= 3,
+    );
+    expect(failed).toMatchObject({ state: "Failed", error: "disk full", retryAt: expect.any(String) });
+    release();
+
+    // Recovery: the next retry succeeds and the failure count is forgotten.
+    world.failing.delete("broken");
+    const recovered = await until(
+      () => controller.status(),
+      (s) => s.resources.broken?.state === "Ready" && s.resources.slow?.state === "Ready",
+    );
+    expect(condition(recovered, "Ready")).toBe("True");
+  });
+
+  it("spaces retries by the backoff policy", async () => {
+    const world = new World();
+    const attempts: number[] = [];
+    world.failing.set("a", () => {
+      attempts.push(Date.now());
+      return new Error("nope");
+    });
+    const controller = start(world, { backoff: { baseMs: 40, capMs: 160, jitter: 0 } });
+    controller.apply(manifest(1, value("a", "1")));
+    await until(() => attempts.length, (n) => n >= 5, 3_000);
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
+    // 40, 80, 160, 160 ms (timers fire a little late, never early).
+    expect(gaps[0]).toBeGreaterThanOrEqual(38);
+    expect(gaps[1]).toBeGreaterThanOrEqual(78);
+    expect(gaps[2]).toBeGreaterThanOrEqual(158);
+    expect(gaps[3]).toBeGreaterThanOrEqual(158);
+    expect(gaps[3]).toBeLessThan(400);
+  });
+
+  it("does not retry a TerminalError", async () => {
+    const world = new World();
+    world.failing.set("a", () => new TerminalError("scripts are disabled"));
+    const controller = start(world);
+    controller.apply(manifest(1, value("a", "1")));
+    await until(() => controller.status().resources.a?.state, (s) => s === "Failed");
+    await sleep(100);
+    expect(world.reconciles).toBe(1);
+    expect(controller.status().resources.a).not.toHaveProperty("retryAt");
+  });
+
+  it("repairs drift on resync even when the manifest did not change, and says so on the bus", async () => {
+    const world = new World();
+    const bus = new MemoryEventBus();
+    const drift: string[] = [];
+    bus.subscribe("agent.drift.>", (e) => {
+      drift.push(driftCorrectedEvent.parse(e).data.id);
+    });
+    const controller = start(world, { resyncIntervalMs: 50, events: { bus, source: "test", subjectPrefix: "agent" } });
+    controller.apply(manifest(1, value("a", "1"), value("b", "2")));
+    await controller.idle();
+    world.values.set("a", "tampered");
+    world.values.delete("b");
+    await until(() => [world.values.get("a"), world.values.get("b")], ([a, b]) => a === "1" && b === "2");
+    await until(() => drift.length, (n) => n === 2);
+    expect(drift.sort()).toEqual(["a", "b"]);
+  });
+
+  it("never runs two reconciles of one resource at once, and ends on the newest spec", async () => {
+    const world = new World();
+    let release!: () => void;
+    world.gates.set("a", new Promise((r) => (release = r)));
+    const controller = start(world, { concurrency: 8 });
+    for (let g = 1; g <= 20; g++) controller.apply(manifest(g, value("a", `v${g}`)));
+    await sleep(20);
+    release();
+    await controller.idle();
+    expect(world.maxActivePerId).toBe(1);
+    expect(world.values.get("a")).toBe("v20");
+    expect(controller.status().resources.a).toMatchObject({ state: "Ready", generation: 20 });
+    expect(controller.status().observedGeneration).toBe(20);
+  });
+
+  it("coalesces a burst of status changes into one update carrying the latest state", async () => {
+    const world = new World();
+    const controller = start(world, { statusIntervalMs: 200 });
+    const updates: AgentStatus[] = [];
+    controller.onStatus((s) => updates.push(s));
+    const resources = Array.from({ length: 200 }, (_, i) => value(`r${i}`, "x"));
+    controller.apply(manifest(1, ...resources));
+    await controller.idle();
+    // 200 resources x 3 transitions happened within the first interval: one update.
+    await until(() => updates.length, (n) => n >= 1);
+    await sleep(250);
+    const last = updates.at(-1)!;
+    expect(updates.length).toBeLessThanOrEqual(2);
+    expect(last.observedGeneration).toBe(1);
+    expect(Object.values(last.resources).every((r) => r.state === "Ready")).toBe(true);
+  });
+
+  it("rolls back to the last converged generation after N consecutive failures", async () => {
+    const world = new World();
+    const bus = new MemoryEventBus();
+    const rollbacks: Array<{ from: number; to: number }> = [];
+    bus.subscribe("agent.rollback", (e) => {
+      rollbacks.push(rollbackEvent.parse(e).data);
+    });
+    const controller = start(world, {
+      failurePolicy: { type: "rollback", afterFailures: 3 },
+      events: { bus, source: "test", subjectPrefix: "agent" },
+    });
+    controller.apply(manifest(1, value("a", "good"), value("b", "keep")));
+    await controller.idle();
+    expect(controller.lastConvergedGeneration).toBe(1);
+
+    world.failing.set("new", () => new Error("cannot start"));
+    controller.apply(manifest(2, value("a", "next"), value("new", "x")));
+    const status = await until(
+      () => controller.status(),
+      (s) => s.conditions.some((c) => c.type === "RolledBack"),
+    );
+    await controller.idle();
+    expect(world.values).toEqual(new Map([["a", "good"], ["b", "keep"]]));
+    expect(status.conditions.find((c) => c.type === "RolledBack")?.message).toContain(
+      "generation 2 rolled back to 1: resource 'new' failed 3 times in a row: cannot start",
+    );
+    await until(() => rollbacks.length, (n) => n === 1);
+    expect(rollbacks[0]).toMatchObject({ from: 2, to: 1 });
+    // The failed generation is not retried; a newer one is applied as usual.
+    expect(controller.apply(manifest(2, value("a", "next"), value("new", "x")))).toMatchObject({ applied: true });
+    world.failing.clear();
+    controller.apply(manifest(3, value("a", "three")));
+    await until(() => controller.status(), (s) => s.resources.a?.state === "Ready" && s.observedGeneration === 3);
+    await controller.idle();
+    expect(world.values).toEqual(new Map([["a", "three"]]));
+    expect(controller.status().conditions.some((c) => c.type === "RolledBack")).toBe(false);
+  });
+
+  it("keeps retrying by default instead of rolling back", async () => {
+    const world = new World();
+    const controller = start(world);
+    controller.apply(manifest(1, value("a", "good")));
+    await controller.idle();
+    world.failing.set("a", () => new Error("bad"));
+    controller.apply(manifest(2, value("a", "bad")));
+    await until(() => controller.status().resources.a, (s) => s?.state === "Failed" && s.attempts >= 4);
+    expect(controller.status().conditions.some((c) => c.type === "RolledBack")).toBe(false);
+  });
+
+  it("collects orphans a reconciler lists once a manifest is applied", async () => {
+    const world = new World();
+    world.values.set("left-over", "from a previous run");
+    world.values.set("a", "1");
+    const controller = start(world);
+    await sleep(20);
+    expect(world.values.has("left-over")).toBe(true); // nothing applied yet: nothing is an orphan
+    controller.apply(manifest(1, value("a", "1")));
+    await controller.resync();
+    await controller.idle();
+    expect(world.values).toEqual(new Map([["a", "1"]]));
+    expect(world.deletes).toEqual(["left-over"]);
+  });
+});

@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { WorkQueue } from "./work-queue.js";
+
+const tick = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+
+describe("WorkQueue", () => {
+  it("never runs one key twice at once, and re-runs it once when added while running", async () => {
+    let active = 0;
+    let maxActive = 0;
+    let runs = 0;
+    const queue = new WorkQueue(4, async () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      runs++;
+      await tick(10);
+      active--;
+    });
+    queue.add("a");
+    await tick(1);
+    queue.add("a");
+    queue.add("a");
+    queue.add("a");
+    await queue.idle();
+    await tick(1);
+    await queue.idle();
+    expect(maxActive).toBe(1);
+    expect(runs).toBe(2);
+  });
+
+  it("bounds concurrency across keys", async () => {
+    let active = 0;
+    let maxActive = 0;
+    const queue = new WorkQueue(3, async () => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      await tick(5);
+      active--;
+    });
+    for (let i = 0; i < 20; i++) queue.add(`k${i}`);
+    await queue.idle();
+    expect(maxActive).toBe(3);
+  });
+
+  it("deduplicates queued keys", async () => {
+    const seen: string[] = [];
+    const queue = new WorkQueue(1, async (key) => {
+      seen.push(key);
+      await tick(1);
+    });
+    queue.add("a");
+    queue.add("b");
+    queue.add("b");
+    queue.add("c");
+    queue.add("b");
+    await queue.idle();
+    expect(seen).toEqual(["a", "b", "c"]);
+  });
+
+  it("keeps the earliest of two delayed adds, and add() supersedes a delay", async () => {
+    const seen: string[] = [];
+    const queue = new WorkQueue(1, async (key) => {
+      seen.push(key);
+    });
+    queue.addAfter("a", 10_000);
+    queue.addAfter("a", 20);
+    expect(queue.isDelayed("a")).toBe(true);
+    await tick(60);
+    expect(seen).toEqual(["a"]);
+    queue.addAfter("b", 10_000);
+    queue.add("b");
+    await queue.idle();
+    expect(queue.isDelayed("b")).toBe(false);
+    expect(seen).toEqual(["a", "b"]);
+    queue.stop();
+  });
+});

@@ -1,0 +1,61 @@
+export { type JsonValue, canonicalHash, canonicalJson } from "./canonical/canonical.js";
+export { formatIssues } from "./errors.js";
+export { createLogger, type Logger, REDACTED_KEYS, silentLogger } from "./logging/logger.js";
+export { BoundedQueue } from "./util/bounded-queue.js";
+
+export {
+  defineKind,
+  KindRegistry,
+  type ReconcileContext,
+  type ReconcileOutcome,
+  type Reconciler,
+  type ResourceKind,
+  TerminalError,
+} from "./resource/kind.js";
+export {
+  type Manifest,
+  type ManifestError,
+  type ManifestResult,
+  ManifestSchema,
+  type ManifestSignature,
+  ManifestSignatureSchema,
+  parseManifest,
+  parseManifestText,
+  type Resource,
+  ResourceIdSchema,
+  ResourceSchema,
+} from "./resource/manifest.js";
+export {
+  type AgentStatus,
+  AgentStatusSchema,
+  type Condition,
+  ConditionSchema,
+  type ConditionType,
+  type ResourceState,
+  type ResourceStatus,
+  ResourceStatusSchema,
+} from "./resource/status.js";
+
+export { type BackoffPolicy, backoffDelay, defaultBackoff } from "./controller/backoff.js";
+export { type ApplyResult, Controller, type ControllerOptions, type FailurePolicy } from "./controller/controller.js";
+export { diffResources, type Fingerprint, type ManifestDiff } from "./controller/diff.js";
+export {
+  controllerEventTypes,
+  driftCorrectedEvent,
+  generationObservedEvent,
+  resourceStatusEvent,
+  rollbackEvent,
+} from "./controller/events.js";
+export { WorkQueue } from "./controller/work-queue.js";
+
+export {
+  type CloudEvent,
+  CloudEventSchema,
+  defineEventType,
+  type EventType,
+  InvalidEventError,
+  parseCloudEvent,
+} from "./bus/cloudevent.js";
+export type { EventBus, EventHandler, SubscribeOptions, Subscription } from "./bus/event-bus.js";
+export { DEFAULT_SUBSCRIBER_QUEUE_LIMIT, MemoryEventBus } from "./bus/memory-bus.js";
+export { compileSubjectPattern, type SubjectMatcher, subjectMatches, subjectToken } from "./bus/subject.js";
