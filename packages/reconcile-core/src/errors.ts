@@ -12,6 +12,8 @@ export function formatIssues(error: z.ZodError): string {
 
 function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path
-    .map((part, i) => (typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`))
+    .map((part, i) =>
+      typeof part === "number" ? `[${part}]` : i === 0 ? String(part) : `.${String(part)}`,
+    )
     .join("");
 }

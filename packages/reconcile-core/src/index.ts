@@ -4,6 +4,7 @@ export { createLogger, type Logger, REDACTED_KEYS, silentLogger } from "./loggin
 export { BoundedQueue } from "./util/bounded-queue.js";
 
 export {
+  type AnyResourceKind,
   defineKind,
   KindRegistry,
   type ReconcileContext,
@@ -37,7 +38,12 @@ export {
 } from "./resource/status.js";
 
 export { type BackoffPolicy, backoffDelay, defaultBackoff } from "./controller/backoff.js";
-export { type ApplyResult, Controller, type ControllerOptions, type FailurePolicy } from "./controller/controller.js";
+export {
+  type ApplyResult,
+  Controller,
+  type ControllerOptions,
+  type FailurePolicy,
+} from "./controller/controller.js";
 export { diffResources, type Fingerprint, type ManifestDiff } from "./controller/diff.js";
 export {
   controllerEventTypes,
@@ -58,4 +64,38 @@ export {
 } from "./bus/cloudevent.js";
 export type { EventBus, EventHandler, SubscribeOptions, Subscription } from "./bus/event-bus.js";
 export { DEFAULT_SUBSCRIBER_QUEUE_LIMIT, MemoryEventBus } from "./bus/memory-bus.js";
-export { compileSubjectPattern, type SubjectMatcher, subjectMatches, subjectToken } from "./bus/subject.js";
+export {
+  compileSubjectPattern,
+  type SubjectMatcher,
+  subjectMatches,
+  subjectToken,
+} from "./bus/subject.js";
+
+export {
+  assertValidKey,
+  assertValidPattern,
+  KvConflictError,
+  type KvEntry,
+  KvError,
+  type KvStore,
+  type KvWatch,
+} from "./kv/kv-store.js";
+export { MemoryKvStore } from "./kv/memory-kv.js";
+export { decodeJson, encodeJson, KvValueError, TypedKv } from "./kv/typed-kv.js";
+export { Channel } from "./util/channel.js";
+
+export type {
+  ParseResult,
+  StateSource,
+  StateSourceError,
+  StateUpdate,
+} from "./source/state-source.js";
+export { FileStateSource, type FileStateSourceOptions } from "./source/file-source.js";
+
+export {
+  type JsonSchemaSet,
+  renderJsonSchema,
+  staleJsonSchemas,
+  writeJsonSchemas,
+} from "./schemas/json-schema.js";
+export { coreJsonSchemas } from "./schemas/core-schemas.js";

@@ -31,7 +31,13 @@ export const CloudEventSchema = z
 export interface EventType<T> {
   readonly type: string;
   readonly data: z.ZodType<T>;
-  create(init: { source: string; data: T; subject?: string; id?: string; time?: Date }): CloudEvent<T>;
+  create(init: {
+    source: string;
+    data: T;
+    subject?: string;
+    id?: string;
+    time?: Date;
+  }): CloudEvent<T>;
   /** Validates a received envelope of this type; throws `InvalidEventError` naming the fields. */
   parse(event: unknown): CloudEvent<T>;
   is(event: CloudEvent): event is CloudEvent<T>;
@@ -58,7 +64,8 @@ export function defineEventType<S extends z.ZodType>(type: string, data: S): Eve
     }),
     parse(event) {
       const result = envelope.safeParse(event);
-      if (!result.success) throw new InvalidEventError(`invalid ${type} event: ${formatIssues(result.error)}`);
+      if (!result.success)
+        throw new InvalidEventError(`invalid ${type} event: ${formatIssues(result.error)}`);
       return result.data as unknown as CloudEvent<z.infer<S>>;
     },
     is: (event): event is CloudEvent<z.infer<S>> => event.type === type,
@@ -68,6 +75,7 @@ export function defineEventType<S extends z.ZodType>(type: string, data: S): Eve
 /** Validates any received envelope (not its data); throws `InvalidEventError`. */
 export function parseCloudEvent(value: unknown): CloudEvent {
   const result = CloudEventSchema.safeParse(value);
-  if (!result.success) throw new InvalidEventError(`invalid CloudEvent: ${formatIssues(result.error)}`);
+  if (!result.success)
+    throw new InvalidEventError(`invalid CloudEvent: ${formatIssues(result.error)}`);
   return result.data as CloudEvent;
 }

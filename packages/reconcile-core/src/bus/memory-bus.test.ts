@@ -29,7 +29,12 @@ describe("MemoryEventBus", () => {
       [3, "agents.pi-2.status"],
     ]);
     const e = event(4);
-    expect(e).toMatchObject({ specversion: "1.0", type: "org.test.ping", source: "test", datacontenttype: "application/json" });
+    expect(e).toMatchObject({
+      specversion: "1.0",
+      type: "org.test.ping",
+      source: "test",
+      datacontenttype: "application/json",
+    });
     expect(Date.parse(e.time)).not.toBeNaN();
   });
 

@@ -28,12 +28,16 @@ describe("subject patterns", () => {
   it("a literal pattern matches only itself, and `>` matches anything of its prefix (property)", () => {
     const token = fc.stringMatching(/^[a-z0-9-]{1,5}$/);
     fc.assert(
-      fc.property(fc.array(token, { minLength: 1, maxLength: 5 }), fc.array(token, { minLength: 1, maxLength: 3 }), (prefix, rest) => {
-        const subject = [...prefix, ...rest].join(".");
-        expect(subjectMatches(subject, subject)).toBe(true);
-        expect(subjectMatches(`${prefix.join(".")}.>`, subject)).toBe(true);
-        expect(subjectMatches(prefix.map(() => "*").join("."), prefix.join("."))).toBe(true);
-      }),
+      fc.property(
+        fc.array(token, { minLength: 1, maxLength: 5 }),
+        fc.array(token, { minLength: 1, maxLength: 3 }),
+        (prefix, rest) => {
+          const subject = [...prefix, ...rest].join(".");
+          expect(subjectMatches(subject, subject)).toBe(true);
+          expect(subjectMatches(`${prefix.join(".")}.>`, subject)).toBe(true);
+          expect(subjectMatches(prefix.map(() => "*").join("."), prefix.join("."))).toBe(true);
+        },
+      ),
     );
   });
 

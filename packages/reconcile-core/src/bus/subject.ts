@@ -9,7 +9,8 @@ export function compileSubjectPattern(pattern: string): SubjectMatcher {
   const tokens = pattern.split(".");
   tokens.forEach((token, i) => {
     if (token === "") throw new Error(`invalid subject pattern '${pattern}': empty token`);
-    if (token === ">" && i !== tokens.length - 1) throw new Error(`invalid subject pattern '${pattern}': '>' must be the last token`);
+    if (token === ">" && i !== tokens.length - 1)
+      throw new Error(`invalid subject pattern '${pattern}': '>' must be the last token`);
   });
   if (!pattern.includes("*") && !pattern.includes(">")) return (subject) => subject === pattern;
   const tail = tokens[tokens.length - 1] === ">";

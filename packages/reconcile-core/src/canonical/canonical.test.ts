@@ -56,11 +56,15 @@ describe("canonicalJson", () => {
   });
 
   it("refuses values JSON cannot hold, naming where they are", () => {
-    expect(() => canonicalJson({ spec: { replicas: Number.NaN } })).toThrow("$.spec.replicas is NaN");
+    expect(() => canonicalJson({ spec: { replicas: Number.NaN } })).toThrow(
+      "$.spec.replicas is NaN",
+    );
     expect(() => canonicalJson({ a: [1, 10n] })).toThrow("$.a[1] is a bigint");
   });
 
   it("hashes are SHA-256 hex", () => {
-    expect(canonicalHash({})).toBe("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+    expect(canonicalHash({})).toBe(
+      "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    );
   });
 });

@@ -1,7 +1,13 @@
 import { createHash } from "node:crypto";
 
 /** A value that survives a JSON round trip unchanged. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | null
+  | boolean
+  | number
+  | string
+  | JsonValue[]
+  | { [key: string]: JsonValue };
 
 /**
  * Canonical JSON (the RFC 8785 shape): object keys sorted by UTF-16 code units, no
@@ -14,10 +20,23 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
  * instead of being silently rewritten.
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, "$");
+  const trail: Array<string | number> = [];
+  try {
+    return write(value, trail);
+  } catch (err) {
+    if (err instanceof NotJson) {
+      const path = trail.map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("");
+      throw new TypeError(`canonicalJson: $${path} is ${err.message}`);
+    }
+    throw err;
+  }
 }
 
-function write(value: unknown, path: string): string {
+class NotJson extends Error {}
+
+// Plain loops and concatenation: this runs for every spec of every manifest. `trail` is the
+// path to the value being written, kept only so that an error can say where it is.
+function write(value: unknown, trail: Array<string | number>): string {
   if (value === null) return "null";
   switch (typeof value) {
     case "boolean":
@@ -25,21 +44,35 @@ function write(value: unknown, path: string): string {
     case "string":
       return JSON.stringify(value);
     case "number":
-      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${path} is ${value}, not a JSON number`);
+      if (!Number.isFinite(value)) throw new NotJson(`${value}, not a JSON number`);
       return JSON.stringify(value);
     case "object": {
       if (Array.isArray(value)) {
-        return `[${value.map((item, i) => write(item, `${path}[${i}]`)).join(",")}]`;
+        let out = "[";
+        for (let i = 0; i < value.length; i++) {
+          trail.push(i);
+          out += (i === 0 ? "" : ",") + write(value[i], trail);
+          trail.pop();
+        }
+        return `${out}]`;
       }
       if (value instanceof Date) return JSON.stringify(value.toISOString());
-      const entries = Object.keys(value)
-        .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-        .sort()
-        .map((key) => `${JSON.stringify(key)}:${write((value as Record<string, unknown>)[key], `${path}.${key}`)}`);
-      return `{${entries.join(",")}}`;
+      const record = value as Record<string, unknown>;
+      const keys = Object.keys(record).sort();
+      let out = "{";
+      let first = true;
+      for (const key of keys) {
+        const member = record[key];
+        if (member === undefined) continue;
+        trail.push(key);
+        out += `${first ? "" : ","}${JSON.stringify(key)}:${write(member, trail)}`;
+        trail.pop();
+        first = false;
+      }
+      return `${out}}`;
     }
     default:
-      throw new TypeError(`canonicalJson: ${path} is a ${typeof value}, which JSON cannot hold`);
+      throw new NotJson(`a ${typeof value}, which JSON cannot hold`);
   }
 }
 

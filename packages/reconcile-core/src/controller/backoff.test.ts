@@ -18,21 +18,33 @@ describe("backoffDelay", () => {
 
   it("stays within [d*(1-jitter), d] and never above the cap (property)", () => {
     fc.assert(
-      fc.property(policy, fc.integer({ min: 1, max: 2_000 }), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), (p, n, r) => {
-        const d = Math.min(p.capMs, p.baseMs * 2 ** Math.min(n - 1, 60));
-        const delay = backoffDelay(p, n, () => r);
-        expect(delay).toBeLessThanOrEqual(Math.round(d));
-        expect(delay).toBeGreaterThanOrEqual(Math.floor(d * (1 - p.jitter)));
-        expect(delay).toBeLessThanOrEqual(p.capMs);
-      }),
+      fc.property(
+        policy,
+        fc.integer({ min: 1, max: 2_000 }),
+        fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+        (p, n, r) => {
+          const d = Math.min(p.capMs, p.baseMs * 2 ** Math.min(n - 1, 60));
+          const delay = backoffDelay(p, n, () => r);
+          expect(delay).toBeLessThanOrEqual(Math.round(d));
+          expect(delay).toBeGreaterThanOrEqual(Math.floor(d * (1 - p.jitter)));
+          expect(delay).toBeLessThanOrEqual(p.capMs);
+        },
+      ),
     );
   });
 
   it("never shrinks as failures grow, for the same random draw (property)", () => {
     fc.assert(
-      fc.property(policy, fc.integer({ min: 1, max: 100 }), fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), (p, n, r) => {
-        expect(backoffDelay(p, n + 1, () => r)).toBeGreaterThanOrEqual(backoffDelay(p, n, () => r));
-      }),
+      fc.property(
+        policy,
+        fc.integer({ min: 1, max: 100 }),
+        fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+        (p, n, r) => {
+          expect(backoffDelay(p, n + 1, () => r)).toBeGreaterThanOrEqual(
+            backoffDelay(p, n, () => r),
+          );
+        },
+      ),
     );
   });
 

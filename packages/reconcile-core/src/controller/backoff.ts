@@ -15,7 +15,11 @@ export const defaultBackoff: BackoffPolicy = { baseMs: 10_000, capMs: 300_000, j
  * per consecutive failure, capped, then shortened by up to `jitter` of itself. The result
  * lies in `[d * (1 - jitter), d]` where `d = min(cap, base * 2^(failures-1))`.
  */
-export function backoffDelay(policy: BackoffPolicy, failures: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: BackoffPolicy,
+  failures: number,
+  random: () => number = Math.random,
+): number {
   if (failures < 1) return 0;
   // 2^60 already exceeds any cap; clamping the exponent keeps the arithmetic finite.
   const exponential = policy.baseMs * 2 ** Math.min(failures - 1, 60);

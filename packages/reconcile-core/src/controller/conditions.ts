@@ -10,7 +10,9 @@ export interface ConditionInputs {
 type Verdict = Omit<Condition, "lastTransitionTime">;
 
 const MAX_NAMED = 5;
-const named = (ids: string[]) => ids.slice(0, MAX_NAMED).join(", ") + (ids.length > MAX_NAMED ? `, and ${ids.length - MAX_NAMED} more` : "");
+const named = (ids: string[]) =>
+  ids.slice(0, MAX_NAMED).join(", ") +
+  (ids.length > MAX_NAMED ? `, and ${ids.length - MAX_NAMED} more` : "");
 
 /** Ready, Reconciling, Degraded (and RolledBack when it applies) from the resource states. */
 export function evaluateConditions({ resources, pending, rolledBack }: ConditionInputs): Verdict[] {
@@ -43,9 +45,13 @@ export function evaluateConditions({ resources, pending, rolledBack }: Condition
     {
       type: "Degraded",
       status: failed.length + unknown.length > 0 ? "True" : "False",
-      reason: failed.length > 0 ? "ResourcesFailed" : unknown.length > 0 ? "UnknownKinds" : "AsExpected",
+      reason:
+        failed.length > 0 ? "ResourcesFailed" : unknown.length > 0 ? "UnknownKinds" : "AsExpected",
       message:
-        [failed.length > 0 ? `failed: ${named(failed)}` : "", unknown.length > 0 ? `unknown: ${named(unknown)}` : ""]
+        [
+          failed.length > 0 ? `failed: ${named(failed)}` : "",
+          unknown.length > 0 ? `unknown: ${named(unknown)}` : "",
+        ]
           .filter(Boolean)
           .join("; ") || undefined,
     },
@@ -58,13 +64,22 @@ export function evaluateConditions({ resources, pending, rolledBack }: Condition
       message: `generation ${rolledBack.from} rolled back to ${rolledBack.to}: ${rolledBack.reason}`,
     });
   }
-  return verdicts.map((v) => (v.message === undefined ? (({ message: _, ...rest }) => rest)(v) : v));
+  return verdicts.map((v) =>
+    v.message === undefined ? (({ message: _, ...rest }) => rest)(v) : v,
+  );
 }
 
 /** Keeps `lastTransitionTime` of a condition whose status did not change. */
-export function stampConditions(verdicts: Verdict[], previous: ReadonlyMap<ConditionType, Condition>, now: string): Condition[] {
+export function stampConditions(
+  verdicts: Verdict[],
+  previous: ReadonlyMap<ConditionType, Condition>,
+  now: string,
+): Condition[] {
   return verdicts.map((v) => {
     const before = previous.get(v.type);
-    return { ...v, lastTransitionTime: before && before.status === v.status ? before.lastTransitionTime : now };
+    return {
+      ...v,
+      lastTransitionTime: before && before.status === v.status ? before.lastTransitionTime : now,
+    };
   });
 }

@@ -34,7 +34,8 @@ class World {
             await this.gates.get(resource.id);
             const failure = this.failing.get(resource.id);
             if (failure) throw failure();
-            if (observed === resource.spec.value) return { changed: false, details: { value: observed } };
+            if (observed === resource.spec.value)
+              return { changed: false, details: { value: observed } };
             this.values.set(resource.id, resource.spec.value);
             return { changed: true, details: { value: resource.spec.value } };
           } finally {
@@ -52,14 +53,18 @@ class World {
 }
 
 const value = (id: string, v: string) => ({ kind: "Value", id, spec: { value: v } });
-const manifest = (generation: number, ...resources: Manifest["resources"]): Manifest => ({ generation, resources });
+const manifest = (generation: number, ...resources: Manifest["resources"]): Manifest => ({
+  generation,
+  resources,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(read: () => T, ok: (v: T) => boolean, ms = 5_000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = read();
     if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms; last value: ${JSON.stringify(v)}`);
+    if (Date.now() > end)
+      throw new Error(`condition not met within ${ms} ms; last value: ${JSON.stringify(v)}`);
     await sleep(5);
   }
 }
@@ -81,18 +86,32 @@ function start(world: World, options: Partial<ControllerOptions> = {}) {
 afterEach(() => {
   for (const c of controllers.splice(0)) c.stop();
 });
-const condition = (status: AgentStatus, type: string) => status.conditions.find((c) => c.type === type)?.status;
+const condition = (status: AgentStatus, type: string) =>
+  status.conditions.find((c) => c.type === type)?.status;
 
 describe("Controller", () => {
   it("converges a manifest and reports Ready at its generation", async () => {
     const world = new World();
     const controller = start(world);
-    expect(controller.apply(manifest(1, value("a", "1"), value("b", "2")))).toEqual({ applied: true, generation: 1 });
+    expect(controller.apply(manifest(1, value("a", "1"), value("b", "2")))).toEqual({
+      applied: true,
+      generation: 1,
+    });
     await controller.idle();
     const status = controller.status();
-    expect(world.values).toEqual(new Map([["a", "1"], ["b", "2"]]));
+    expect(world.values).toEqual(
+      new Map([
+        ["a", "1"],
+        ["b", "2"],
+      ]),
+    );
     expect(status).toMatchObject({ manifestGeneration: 1, observedGeneration: 1 });
-    expect(status.resources.a).toMatchObject({ state: "Ready", kind: "Value", generation: 1, details: { value: "1" } });
+    expect(status.resources.a).toMatchObject({
+      state: "Ready",
+      kind: "Value",
+      generation: 1,
+      details: { value: "1" },
+    });
     expect(condition(status, "Ready")).toBe("True");
     expect(condition(status, "Degraded")).toBe("False");
   });
@@ -117,7 +136,11 @@ describe("Controller", () => {
     controller.apply(manifest(1, value("a", "1"), { kind: "Gadget", id: "g", spec: {} }));
     await controller.idle();
     const status = controller.status();
-    expect(status.resources.g).toMatchObject({ state: "Unknown", kind: "Gadget", reason: "unknown kind 'Gadget'" });
+    expect(status.resources.g).toMatchObject({
+      state: "Unknown",
+      kind: "Gadget",
+      reason: "unknown kind 'Gadget'",
+    });
     expect(status.resources.a?.state).toBe("Ready");
     expect(status.observedGeneration).toBe(1);
     expect(condition(status, "Degraded")).toBe("True");
@@ -127,10 +150,15 @@ describe("Controller", () => {
   it("fails an invalid spec terminally, naming the field, without retrying", async () => {
     const world = new World();
     const controller = start(world);
-    controller.apply(manifest(1, { kind: "Value", id: "bad", spec: { value: 7 } }, value("ok", "1")));
+    controller.apply(
+      manifest(1, { kind: "Value", id: "bad", spec: { value: 7 } }, value("ok", "1")),
+    );
     await controller.idle();
     const bad = controller.status().resources.bad;
-    expect(bad).toMatchObject({ state: "Failed", error: expect.stringContaining("invalid Value spec: value:") });
+    expect(bad).toMatchObject({
+      state: "Failed",
+      error: expect.stringContaining("invalid Value spec: value:"),
+    });
     expect(bad && "retryAt" in bad ? bad.retryAt : undefined).toBeUndefined();
     expect(world.reconciles).toBe(1);
   });
@@ -139,13 +167,18 @@ describe("Controller", () => {
     const world = new World();
     const controller = start(world);
     controller.apply(manifest(5, value("a", "1")));
-    expect(controller.apply(manifest(5, value("a", "1")))).toEqual({ applied: true, generation: 5 });
+    expect(controller.apply(manifest(5, value("a", "1")))).toEqual({
+      applied: true,
+      generation: 5,
+    });
     expect(controller.apply(manifest(4, value("a", "old")))).toEqual({
       applied: false,
       reason: "generation 4 is not newer than generation 5, already received",
     });
     expect(controller.apply(manifest(5, value("a", "other")))).toMatchObject({ applied: false });
-    expect(controller.apply({ generation: 6, resources: [value("x", "1"), value("x", "2")] })).toEqual({
+    expect(
+      controller.apply({ generation: 6, resources: [value("x", "1"), value("x", "2")] }),
+    ).toEqual({
       applied: false,
       reason: "invalid manifest: resources: duplicate resource ids: x",
     });
@@ -157,7 +190,12 @@ describe("Controller", () => {
     const world = new World();
     world.failing.set("broken", () => new Error("disk full"));
     let release!: () => void;
-    world.gates.set("slow", new Promise((r) => (release = r)));
+    world.gates.set(
+      "slow",
+      new Promise((r) => {
+        release = r;
+      }),
+    );
     const controller = start(world, { concurrency: 3 });
     const healthy = Array.from({ length: 50 }, (_, i) => value(`h${i}`, String(i)));
     controller.apply(manifest(1, value("broken", "x"), value("slow", "x"), ...healthy));
@@ -173,7 +211,11 @@ describe("Controller", () => {
       () => controller.status().resources.broken,
       (s) => s?.state === "Failed" && s.attempts >= 3,
     );
-    expect(failed).toMatchObject({ state: "Failed", error: "disk full", retryAt: expect.any(String) });
+    expect(failed).toMatchObject({
+      state: "Failed",
+      error: "disk full",
+      retryAt: expect.any(String),
+    });
     release();
 
     // Recovery: the next retry succeeds and the failure count is forgotten.
@@ -194,7 +236,11 @@ describe("Controller", () => {
     });
     const controller = start(world, { backoff: { baseMs: 40, capMs: 160, jitter: 0 } });
     controller.apply(manifest(1, value("a", "1")));
-    await until(() => attempts.length, (n) => n >= 5, 3_000);
+    await until(
+      () => attempts.length,
+      (n) => n >= 5,
+      3_000,
+    );
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
     // 40, 80, 160, 160 ms (timers fire a little late, never early).
     expect(gaps[0]).toBeGreaterThanOrEqual(38);
@@ -209,7 +255,10 @@ describe("Controller", () => {
     world.failing.set("a", () => new TerminalError("scripts are disabled"));
     const controller = start(world);
     controller.apply(manifest(1, value("a", "1")));
-    await until(() => controller.status().resources.a?.state, (s) => s === "Failed");
+    await until(
+      () => controller.status().resources.a?.state,
+      (s) => s === "Failed",
+    );
     await sleep(100);
     expect(world.reconciles).toBe(1);
     expect(controller.status().resources.a).not.toHaveProperty("retryAt");
@@ -222,20 +271,34 @@ describe("Controller", () => {
     bus.subscribe("agent.drift.>", (e) => {
       drift.push(driftCorrectedEvent.parse(e).data.id);
     });
-    const controller = start(world, { resyncIntervalMs: 50, events: { bus, source: "test", subjectPrefix: "agent" } });
+    const controller = start(world, {
+      resyncIntervalMs: 50,
+      events: { bus, source: "test", subjectPrefix: "agent" },
+    });
     controller.apply(manifest(1, value("a", "1"), value("b", "2")));
     await controller.idle();
     world.values.set("a", "tampered");
     world.values.delete("b");
-    await until(() => [world.values.get("a"), world.values.get("b")], ([a, b]) => a === "1" && b === "2");
-    await until(() => drift.length, (n) => n === 2);
+    await until(
+      () => [world.values.get("a"), world.values.get("b")],
+      ([a, b]) => a === "1" && b === "2",
+    );
+    await until(
+      () => drift.length,
+      (n) => n === 2,
+    );
     expect(drift.sort()).toEqual(["a", "b"]);
   });
 
   it("never runs two reconciles of one resource at once, and ends on the newest spec", async () => {
     const world = new World();
     let release!: () => void;
-    world.gates.set("a", new Promise((r) => (release = r)));
+    world.gates.set(
+      "a",
+      new Promise((r) => {
+        release = r;
+      }),
+    );
     const controller = start(world, { concurrency: 8 });
     for (let g = 1; g <= 20; g++) controller.apply(manifest(g, value("a", `v${g}`)));
     await sleep(20);
@@ -256,7 +319,10 @@ describe("Controller", () => {
     controller.apply(manifest(1, ...resources));
     await controller.idle();
     // 200 resources x 3 transitions happened within the first interval: one update.
-    await until(() => updates.length, (n) => n >= 1);
+    await until(
+      () => updates.length,
+      (n) => n >= 1,
+    );
     await sleep(250);
     const last = updates.at(-1)!;
     expect(updates.length).toBeLessThanOrEqual(2);
@@ -286,17 +352,30 @@ describe("Controller", () => {
       (s) => s.conditions.some((c) => c.type === "RolledBack"),
     );
     await controller.idle();
-    expect(world.values).toEqual(new Map([["a", "good"], ["b", "keep"]]));
+    expect(world.values).toEqual(
+      new Map([
+        ["a", "good"],
+        ["b", "keep"],
+      ]),
+    );
     expect(status.conditions.find((c) => c.type === "RolledBack")?.message).toContain(
       "generation 2 rolled back to 1: resource 'new' failed 3 times in a row: cannot start",
     );
-    await until(() => rollbacks.length, (n) => n === 1);
+    await until(
+      () => rollbacks.length,
+      (n) => n === 1,
+    );
     expect(rollbacks[0]).toMatchObject({ from: 2, to: 1 });
     // The failed generation is not retried; a newer one is applied as usual.
-    expect(controller.apply(manifest(2, value("a", "next"), value("new", "x")))).toMatchObject({ applied: true });
+    expect(controller.apply(manifest(2, value("a", "next"), value("new", "x")))).toMatchObject({
+      applied: true,
+    });
     world.failing.clear();
     controller.apply(manifest(3, value("a", "three")));
-    await until(() => controller.status(), (s) => s.resources.a?.state === "Ready" && s.observedGeneration === 3);
+    await until(
+      () => controller.status(),
+      (s) => s.resources.a?.state === "Ready" && s.observedGeneration === 3,
+    );
     await controller.idle();
     expect(world.values).toEqual(new Map([["a", "three"]]));
     expect(controller.status().conditions.some((c) => c.type === "RolledBack")).toBe(false);
@@ -309,7 +388,10 @@ describe("Controller", () => {
     await controller.idle();
     world.failing.set("a", () => new Error("bad"));
     controller.apply(manifest(2, value("a", "bad")));
-    await until(() => controller.status().resources.a, (s) => s?.state === "Failed" && s.attempts >= 4);
+    await until(
+      () => controller.status().resources.a,
+      (s) => s?.state === "Failed" && s.attempts >= 4,
+    );
     expect(controller.status().conditions.some((c) => c.type === "RolledBack")).toBe(false);
   });
 

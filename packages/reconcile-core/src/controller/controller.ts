@@ -4,13 +4,23 @@ import { subjectToken } from "../bus/subject.js";
 import { canonicalHash } from "../canonical/canonical.js";
 import { formatIssues } from "../errors.js";
 import { type Logger, silentLogger } from "../logging/logger.js";
-import { type KindRegistry, type ReconcileContext, type ResourceKind, TerminalError } from "../resource/kind.js";
+import {
+  type KindRegistry,
+  type ReconcileContext,
+  type ResourceKind,
+  TerminalError,
+} from "../resource/kind.js";
 import { type Manifest, parseManifest, type Resource } from "../resource/manifest.js";
 import type { AgentStatus, Condition, ConditionType, ResourceStatus } from "../resource/status.js";
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from "./backoff.js";
 import { evaluateConditions, stampConditions } from "./conditions.js";
 import { diffResources, type Fingerprint } from "./diff.js";
-import { driftCorrectedEvent, generationObservedEvent, resourceStatusEvent, rollbackEvent } from "./events.js";
+import {
+  driftCorrectedEvent,
+  generationObservedEvent,
+  resourceStatusEvent,
+  rollbackEvent,
+} from "./events.js";
 import { WorkQueue } from "./work-queue.js";
 
 /** What to do when a generation keeps failing. */
@@ -35,7 +45,9 @@ export interface ControllerOptions {
   random?: () => number;
 }
 
-export type ApplyResult = { applied: true; generation: number } | { applied: false; reason: string };
+export type ApplyResult =
+  | { applied: true; generation: number }
+  | { applied: false; reason: string };
 
 type StatusListener = (status: AgentStatus) => void;
 
@@ -77,7 +89,13 @@ export class Controller {
   readonly #abort = new AbortController();
 
   /** Resources per state, kept as statuses change, so convergence checks cost O(1). */
-  readonly #counts: Record<ResourceStatus["state"], number> = { Pending: 0, Reconciling: 0, Ready: 0, Failed: 0, Unknown: 0 };
+  readonly #counts: Record<ResourceStatus["state"], number> = {
+    Pending: 0,
+    Reconciling: 0,
+    Ready: 0,
+    Failed: 0,
+    Unknown: 0,
+  };
   #manifestGeneration = 0;
   #received?: Manifest;
   #observedGeneration = 0;
@@ -130,7 +148,10 @@ export class Controller {
     if (!parsed.ok) return { applied: false, reason: parsed.error.message };
     const manifest = parsed.manifest;
     if (this.#applied && manifest.generation <= this.#manifestGeneration) {
-      if (manifest.generation === this.#manifestGeneration && canonicalHash(manifest) === canonicalHash(this.#received)) {
+      if (
+        manifest.generation === this.#manifestGeneration &&
+        canonicalHash(manifest) === canonicalHash(this.#received)
+      ) {
         return { applied: true, generation: manifest.generation };
       }
       return {
@@ -164,7 +185,11 @@ export class Controller {
     for (const r of this.#resources.values()) resources[r.id] = r.status;
     const now = new Date().toISOString();
     const conditions = stampConditions(
-      evaluateConditions({ resources: Object.entries(resources), pending: this.#pending.size, rolledBack: this.#rolledBack }),
+      evaluateConditions({
+        resources: Object.entries(resources),
+        pending: this.#pending.size,
+        rolledBack: this.#rolledBack,
+      }),
       this.#conditions,
       now,
     );
@@ -195,10 +220,14 @@ export class Controller {
     const wanted = new Map<string, Fingerprint>();
     for (const resource of manifest.resources) {
       desired.set(resource.id, resource);
-      wanted.set(resource.id, { kind: resource.kind, hash: canonicalHash({ kind: resource.kind, spec: resource.spec }) });
+      wanted.set(resource.id, {
+        kind: resource.kind,
+        hash: canonicalHash({ kind: resource.kind, spec: resource.spec }),
+      });
     }
     const managed = new Map<string, Fingerprint>();
-    for (const r of this.#resources.values()) if (r.desired) managed.set(r.id, { kind: r.kind, hash: r.hash });
+    for (const r of this.#resources.values())
+      if (r.desired) managed.set(r.id, { kind: r.kind, hash: r.hash });
 
     const diff = diffResources(wanted, managed);
     this.#pending.clear();
@@ -209,7 +238,8 @@ export class Controller {
       const r = this.#resources.get(id)!;
       r.generation = generation;
       const { status } = r;
-      if (status.state === "Ready" || status.state === "Failed") this.#setStatus(r, { ...status, generation });
+      if (status.state === "Ready" || status.state === "Failed")
+        this.#setStatus(r, { ...status, generation });
       else if (status.state !== "Unknown") {
         this.#pending.add(id);
         this.#queue.add(id);
@@ -226,7 +256,10 @@ export class Controller {
         desired: resource,
         hash: wanted.get(id)!.hash,
         generation,
-        status: previous?.kind === resource.kind ? previous.status : { state: "Pending", kind: resource.kind, since: now(), generation },
+        status:
+          previous?.kind === resource.kind
+            ? previous.status
+            : { state: "Pending", kind: resource.kind, since: now(), generation },
         failures: 0,
         converged: previous?.kind === resource.kind ? previous.converged : undefined,
         blocked: false,
@@ -238,7 +271,12 @@ export class Controller {
       const kind = this.#kinds.get(resource.kind);
       if (!kind) {
         r.blocked = true;
-        this.#setStatus(r, { state: "Unknown", kind: resource.kind, since: now(), reason: `unknown kind '${resource.kind}'` });
+        this.#setStatus(r, {
+          state: "Unknown",
+          kind: resource.kind,
+          since: now(),
+          reason: `unknown kind '${resource.kind}'`,
+        });
         continue;
       }
       const spec = kind.spec.safeParse(resource.spec);
@@ -255,7 +293,8 @@ export class Controller {
         continue;
       }
       r.desired = { ...resource, spec: spec.data };
-      if (r.status.state !== "Pending") this.#setStatus(r, { state: "Pending", kind: resource.kind, since: now(), generation });
+      if (r.status.state !== "Pending")
+        this.#setStatus(r, { state: "Pending", kind: resource.kind, since: now(), generation });
       this.#pending.add(id);
       this.#queue.add(id);
     }
@@ -290,7 +329,12 @@ export class Controller {
     const hash = r.hash;
     const wasConverged = r.status.state === "Ready" && r.converged?.hash === hash;
     if (!wasConverged && r.status.state !== "Reconciling") {
-      this.#setStatus(r, { state: "Reconciling", kind: r.kind, since: now(), generation: r.generation });
+      this.#setStatus(r, {
+        state: "Reconciling",
+        kind: r.kind,
+        since: now(),
+        generation: r.generation,
+      });
     }
     try {
       const observed = await kind.reconciler.observe(id, ctx);
@@ -299,8 +343,18 @@ export class Controller {
       r.failures = 0;
       r.converged = { spec: desired.spec, hash };
       if (!wasConverged) {
-        this.#setStatus(r, { state: "Ready", kind: r.kind, since: now(), generation: r.generation, ...(outcome?.details ? { details: outcome.details } : {}) });
-      } else if (outcome?.details && canonicalHash(outcome.details) !== canonicalHash(r.status.state === "Ready" ? r.status.details ?? {} : {})) {
+        this.#setStatus(r, {
+          state: "Ready",
+          kind: r.kind,
+          since: now(),
+          generation: r.generation,
+          ...(outcome?.details ? { details: outcome.details } : {}),
+        });
+      } else if (
+        outcome?.details &&
+        canonicalHash(outcome.details) !==
+          canonicalHash(r.status.state === "Ready" ? (r.status.details ?? {}) : {})
+      ) {
         this.#setStatus(r, { ...r.status, details: outcome.details } as ResourceStatus);
       }
       if (wasConverged && outcome?.changed) {
@@ -315,7 +369,11 @@ export class Controller {
     }
   }
 
-  async #delete(r: ManagedResource, kind: ResourceKind<unknown, unknown>, ctx: ReconcileContext): Promise<void> {
+  async #delete(
+    r: ManagedResource,
+    kind: ResourceKind<unknown, unknown>,
+    ctx: ReconcileContext,
+  ): Promise<void> {
     try {
       await kind.reconciler.delete(r.id, r.converged?.spec, ctx);
       if (this.#resources.get(r.id) !== r || r.desired) return;
@@ -340,7 +398,10 @@ export class Controller {
         generation: previous.generation,
       });
     } catch (err) {
-      this.#log.warn({ err, resource: previous.id, kind: previous.kind }, "could not remove the resource replaced by another kind");
+      this.#log.warn(
+        { err, resource: previous.id, kind: previous.kind },
+        "could not remove the resource replaced by another kind",
+      );
     }
   }
 
@@ -363,7 +424,16 @@ export class Controller {
       attempts: r.failures,
       ...(terminal ? {} : { retryAt: new Date(Date.now() + delay).toISOString() }),
     });
-    this.#log.warn({ resource: r.id, kind: r.kind, attempts: r.failures, retryInMs: terminal ? undefined : delay, error: message }, "reconcile failed");
+    this.#log.warn(
+      {
+        resource: r.id,
+        kind: r.kind,
+        attempts: r.failures,
+        retryInMs: terminal ? undefined : delay,
+        error: message,
+      },
+      "reconcile failed",
+    );
     if (!terminal) this.#queue.addAfter(r.id, delay);
     this.#observed(r.id);
     this.#maybeRollBack(r, message);
@@ -376,7 +446,10 @@ export class Controller {
     const applied = this.#applied;
     if (!good || !applied || good.generation === applied.generation) return;
     const reason = `resource '${r.id}' failed ${r.failures} times in a row: ${message}`;
-    this.#log.warn({ from: applied.generation, to: good.generation, reason }, "rolling back to the last converged generation");
+    this.#log.warn(
+      { from: applied.generation, to: good.generation, reason },
+      "rolling back to the last converged generation",
+    );
     this.#rolledBack = { from: applied.generation, to: good.generation, reason };
     this.#emit(rollbackEvent, this.#rolledBack, "rollback");
     const rolledBack = this.#rolledBack;
@@ -394,7 +467,11 @@ export class Controller {
     if (!applied || this.#pending.size > 0) return;
     if (this.#observedGeneration !== this.#manifestGeneration) {
       this.#observedGeneration = this.#manifestGeneration;
-      const data = { generation: applied.generation, ready: this.#counts.Ready, failed: this.#counts.Failed };
+      const data = {
+        generation: applied.generation,
+        ready: this.#counts.Ready,
+        failed: this.#counts.Failed,
+      };
       this.#emit(generationObservedEvent, data, "generation");
       this.#statusChanged();
     }
@@ -439,8 +516,13 @@ export class Controller {
   #emit<T>(type: EventType<T>, data: T, name: string, r?: ManagedResource): void {
     const events = this.#events;
     if (!events) return;
-    const subject = r ? `${events.subjectPrefix}.${name}.${subjectToken(r.kind)}.${subjectToken(r.id)}` : `${events.subjectPrefix}.${name}`;
-    events.bus.publish(subject, type.create({ source: events.source, data, ...(r ? { subject: r.id } : {}) }));
+    const subject = r
+      ? `${events.subjectPrefix}.${name}.${subjectToken(r.kind)}.${subjectToken(r.id)}`
+      : `${events.subjectPrefix}.${name}`;
+    events.bus.publish(
+      subject,
+      type.create({ source: events.source, data, ...(r ? { subject: r.id } : {}) }),
+    );
   }
 
   /** Deletes what reconcilers report as theirs but no manifest names; only once a manifest is applied. */
@@ -451,9 +533,16 @@ export class Controller {
       if (!kind.reconciler.list) continue;
       let ids: string[];
       try {
-        ids = await kind.reconciler.list({ signal: this.#abort.signal, log: this.#log, generation: this.#manifestGeneration });
+        ids = await kind.reconciler.list({
+          signal: this.#abort.signal,
+          log: this.#log,
+          generation: this.#manifestGeneration,
+        });
       } catch (err) {
-        this.#log.warn({ err, kind: name }, "listing managed resources failed; orphans are collected on the next resync");
+        this.#log.warn(
+          { err, kind: name },
+          "listing managed resources failed; orphans are collected on the next resync",
+        );
         continue;
       }
       for (const id of ids) {
@@ -463,7 +552,12 @@ export class Controller {
           kind: name,
           hash: "",
           generation: this.#manifestGeneration,
-          status: { state: "Reconciling", kind: name, since: now(), generation: this.#manifestGeneration },
+          status: {
+            state: "Reconciling",
+            kind: name,
+            since: now(),
+            generation: this.#manifestGeneration,
+          },
           failures: 0,
           blocked: false,
         };

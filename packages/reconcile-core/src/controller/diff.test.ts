@@ -21,11 +21,19 @@ describe("diffResources", () => {
       ["c", { kind: "Container", hash: "3" }],
       ["d", { kind: "File", hash: "4" }],
     ]);
-    expect(diffResources(desired, managed)).toEqual({ create: ["a"], update: ["b"], delete: ["d"], unchanged: ["c"] });
+    expect(diffResources(desired, managed)).toEqual({
+      create: ["a"],
+      update: ["b"],
+      delete: ["d"],
+      unchanged: ["c"],
+    });
   });
 
   it("treats a changed kind under the same id as an update", () => {
-    const diff = diffResources(new Map([["a", { kind: "Container", hash: "1" }]]), new Map([["a", { kind: "File", hash: "1" }]]));
+    const diff = diffResources(
+      new Map([["a", { kind: "Container", hash: "1" }]]),
+      new Map([["a", { kind: "File", hash: "1" }]]),
+    );
     expect(diff.update).toEqual(["a"]);
   });
 

@@ -20,7 +20,10 @@ export interface ManifestDiff {
  * property tests share it. Each id lands in exactly one list; the order of ids follows the
  * desired map, then the managed map.
  */
-export function diffResources(desired: ReadonlyMap<string, Fingerprint>, managed: ReadonlyMap<string, Fingerprint>): ManifestDiff {
+export function diffResources(
+  desired: ReadonlyMap<string, Fingerprint>,
+  managed: ReadonlyMap<string, Fingerprint>,
+): ManifestDiff {
   const result: ManifestDiff = { create: [], update: [], delete: [], unchanged: [] };
   for (const [id, want] of desired) {
     const have = managed.get(id);

@@ -26,4 +26,9 @@ export const rollbackEvent = defineEventType(
   z.object({ from: z.number().int(), to: z.number().int(), reason: z.string() }),
 );
 
-export const controllerEventTypes = [resourceStatusEvent, driftCorrectedEvent, generationObservedEvent, rollbackEvent];
+export const controllerEventTypes = [
+  resourceStatusEvent,
+  driftCorrectedEvent,
+  generationObservedEvent,
+  rollbackEvent,
+];

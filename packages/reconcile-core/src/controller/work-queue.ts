@@ -17,7 +17,8 @@ export class WorkQueue {
   #stopped = false;
 
   constructor(concurrency: number, handle: (key: string) => Promise<void>) {
-    if (!(concurrency >= 1)) throw new RangeError(`concurrency must be at least 1, got ${concurrency}`);
+    if (!(concurrency >= 1))
+      throw new RangeError(`concurrency must be at least 1, got ${concurrency}`);
     this.#concurrency = concurrency;
     this.#handle = handle;
   }
@@ -39,7 +40,10 @@ export class WorkQueue {
   /** Queues `key` after `delayMs`, unless it is already due sooner. */
   addAfter(key: string, delayMs: number): void {
     if (this.#stopped) return;
-    if (delayMs <= 0) return this.add(key);
+    if (delayMs <= 0) {
+      this.add(key);
+      return;
+    }
     const at = Date.now() + delayMs;
     const existing = this.#delayed.get(key);
     if (existing && existing.at <= at) return;

@@ -29,7 +29,11 @@ export interface Reconciler<Spec, Observed = unknown> {
   /** Reads the actual state of `id`; `undefined` when it does not exist. */
   observe(id: string, ctx: ReconcileContext): Promise<Observed | undefined>;
   /** Makes the actual state match `resource.spec`. Throw to fail (a `TerminalError` is not retried). */
-  reconcile(resource: Resource<Spec>, observed: Observed | undefined, ctx: ReconcileContext): Promise<ReconcileOutcome | undefined>;
+  reconcile(
+    resource: Resource<Spec>,
+    observed: Observed | undefined,
+    ctx: ReconcileContext,
+  ): Promise<ReconcileOutcome | undefined>;
   /** Removes `id`; `spec` is the last spec applied, when known. Deleting what is gone succeeds. */
   delete(id: string, spec: Spec | undefined, ctx: ReconcileContext): Promise<void>;
   /** Ids this reconciler manages that exist now (e.g. by owner label), so a restarted controller can collect orphans. */
@@ -57,16 +61,21 @@ export class TerminalError extends Error {
   override name = "TerminalError";
 }
 
+/** A kind of any spec type, as a registry holds them. */
+// biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of kinds cannot name one spec type
+export type AnyResourceKind = ResourceKind<any, any>;
+
 /** Kinds by name. Registering a name twice is a programming error and throws. */
 export class KindRegistry {
   readonly #kinds = new Map<string, ResourceKind<unknown, unknown>>();
 
-  constructor(kinds: Iterable<ResourceKind<never, never>> = []) {
+  constructor(kinds: Iterable<AnyResourceKind> = []) {
     for (const kind of kinds) this.register(kind);
   }
 
   register<Spec, Observed>(kind: ResourceKind<Spec, Observed>): this {
-    if (this.#kinds.has(kind.name)) throw new Error(`resource kind '${kind.name}' is registered twice`);
+    if (this.#kinds.has(kind.name))
+      throw new Error(`resource kind '${kind.name}' is registered twice`);
     this.#kinds.set(kind.name, kind as unknown as ResourceKind<unknown, unknown>);
     return this;
   }

@@ -7,13 +7,18 @@ export const ResourceIdSchema = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, "ids start with a letter or digit and use only letters, digits and . _ : / -");
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/,
+    "ids start with a letter or digit and use only letters, digits and . _ : / -",
+  );
 
 export const ResourceSchema = z
   .object({
     kind: z.string().min(1).describe("Registered resource kind, e.g. File, Container, SystemdUnit"),
     id: ResourceIdSchema.describe("Stable identity of the resource across generations"),
-    spec: z.record(z.string(), z.unknown()).describe("Kind-specific spec, validated by the kind's own schema"),
+    spec: z
+      .record(z.string(), z.unknown())
+      .describe("Kind-specific spec, validated by the kind's own schema"),
   })
   .strict();
 
@@ -21,7 +26,10 @@ export const ManifestSignatureSchema = z
   .object({
     algorithm: z.literal("ed25519"),
     keyId: z.string().min(1).describe("Which trusted key signed (a name or the key's fingerprint)"),
-    value: z.string().min(1).describe("Base64 signature over the canonical JSON of the manifest without `signature`"),
+    value: z
+      .string()
+      .min(1)
+      .describe("Base64 signature over the canonical JSON of the manifest without `signature`"),
   })
   .strict();
 
@@ -70,7 +78,10 @@ export type ManifestResult = { ok: true; manifest: Manifest } | { ok: false; err
 export function parseManifest(value: unknown): ManifestResult {
   const result = ManifestSchema.safeParse(value);
   if (result.success) return { ok: true, manifest: result.data };
-  return { ok: false, error: { code: "invalid", message: `invalid manifest: ${formatIssues(result.error)}` } };
+  return {
+    ok: false,
+    error: { code: "invalid", message: `invalid manifest: ${formatIssues(result.error)}` },
+  };
 }
 
 /** Decodes YAML or JSON text (JSON is YAML) and validates it as a manifest. Never throws. */
@@ -79,7 +90,13 @@ export function parseManifestText(text: string): ManifestResult {
   try {
     value = parseYaml(text, { uniqueKeys: true });
   } catch (err) {
-    return { ok: false, error: { code: "parse", message: `manifest is not valid YAML or JSON: ${(err as Error).message}` } };
+    return {
+      ok: false,
+      error: {
+        code: "parse",
+        message: `manifest is not valid YAML or JSON: ${(err as Error).message}`,
+      },
+    };
   }
   return parseManifest(value);
 }

@@ -49,7 +49,10 @@ export const ConditionSchema = z
 export const AgentStatusSchema = z
   .object({
     manifestGeneration: z.number().int().describe("Generation of the newest manifest received"),
-    observedGeneration: z.number().int().describe("Newest generation every resource has been reconciled at least once for"),
+    observedGeneration: z
+      .number()
+      .int()
+      .describe("Newest generation every resource has been reconciled at least once for"),
     resources: z.record(z.string(), ResourceStatusSchema),
     conditions: z.array(ConditionSchema),
   })

@@ -5,14 +5,18 @@ import { BoundedQueue } from "./bounded-queue.js";
 describe("BoundedQueue", () => {
   it("keeps the newest `capacity` items in order and counts the dropped (property)", () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.integer(), { maxLength: 100 }), (capacity, items) => {
-        const queue = new BoundedQueue<number>(capacity);
-        for (const item of items) queue.push(item);
-        const out: number[] = [];
-        for (let v = queue.shift(); v !== undefined; v = queue.shift()) out.push(v);
-        expect(out).toEqual(items.slice(Math.max(0, items.length - capacity)));
-        expect(queue.dropped).toBe(Math.max(0, items.length - capacity));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.integer(), { maxLength: 100 }),
+        (capacity, items) => {
+          const queue = new BoundedQueue<number>(capacity);
+          for (const item of items) queue.push(item);
+          const out: number[] = [];
+          for (let v = queue.shift(); v !== undefined; v = queue.shift()) out.push(v);
+          expect(out).toEqual(items.slice(Math.max(0, items.length - capacity)));
+          expect(queue.dropped).toBe(Math.max(0, items.length - capacity));
+        },
+      ),
     );
   });
 

@@ -1,0 +1,32 @@
+/** One benchmark figure and, where there is one, the baseline measured in the same run. */
+export interface Row {
+  metric: string;
+  value: number;
+  unit: string;
+  baseline?: { label: string; value: number };
+  /** Whether a bigger value is better (throughput) or worse (time, bytes). */
+  higherIsBetter?: boolean;
+}
+
+const fmt = (n: number) =>
+  n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(n >= 10 ? 1 : 2);
+
+/** Prints rows as a Markdown table: figure, baseline, and the ratio figure/baseline. */
+export function printTable(title: string, rows: Row[]): void {
+  console.log(`\n### ${title}\n`);
+  console.log("| metric | value | baseline (same run) | ratio |");
+  console.log("| --- | ---: | --- | ---: |");
+  for (const row of rows) {
+    const baseline = row.baseline
+      ? `${fmt(row.baseline.value)} ${row.unit} (${row.baseline.label})`
+      : "-";
+    const ratio = row.baseline ? `${(row.value / row.baseline.value).toFixed(2)}x` : "-";
+    console.log(`| ${row.metric} | ${fmt(row.value)} ${row.unit} | ${baseline} | ${ratio} |`);
+  }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}

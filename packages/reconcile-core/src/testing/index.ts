@@ -1,0 +1,2 @@
+/** Helpers for testing implementations of the core's interfaces (imports vitest). */
+export { describeKvContract, takeEntries } from "./kv-contract.js";
