@@ -99,3 +99,68 @@ export {
   writeJsonSchemas,
 } from "./schemas/json-schema.js";
 export { coreJsonSchemas } from "./schemas/core-schemas.js";
+
+export { DurationSchema, durationMs, formatDuration, parseDuration } from "./machine/duration.js";
+export {
+  ForeignStateSchema,
+  MachineSpecSchema,
+  type MachineSpec,
+  NameSchema,
+  type TransitionSpec,
+  TransitionSpecSchema,
+  type WatcherSpec,
+  WatcherSpecSchema,
+} from "./machine/spec.js";
+export {
+  defaultLoopGuard,
+  type LoopGuardPolicy,
+  type LoopGuardState,
+  loopGuardDelay,
+  machineStates,
+  nextState,
+  type TransitionResult,
+} from "./machine/fsm.js";
+export { MACHINE_DATA_FILE, MachineData } from "./machine/data-store.js";
+export { renderTemplate, TemplateError, type TemplateInput } from "./machine/template.js";
+export {
+  loadMachineFile,
+  loadMachineText,
+  type MachineDefinition,
+  type MachineLoadResult,
+  MachineValidationError,
+  validateMachine,
+} from "./machine/load.js";
+export {
+  machineEventPattern,
+  machineSubject,
+  machineTransitionEvent,
+  machineTransitionIgnoredEvent,
+  WatcherStateSchema,
+  watcherStateEvent,
+} from "./machine/events.js";
+export {
+  type LocalMachines,
+  type MachineRuntimeOptions,
+  MachineRuntime,
+  type MachineTransition,
+} from "./machine/runtime.js";
+export {
+  isSkippedMachineDir,
+  MACHINE_FILE,
+  machineLoadFailedEvent,
+  type ManagedMachineStatus,
+  MachineManager,
+  type MachineManagerOptions,
+} from "./machine/manager.js";
+export { WatcherRegistry } from "./machine/watchers/registry.js";
+export {
+  type AnyWatcherType,
+  defineWatcherType,
+  type Watcher,
+  type WatcherContext,
+  type WatcherOutcome,
+  type WatcherRun,
+  type WatcherType,
+} from "./machine/watchers/watcher.js";
+export { builtinWatchers } from "./machine/watchers/builtin.js";
+export { type CommandResult, runCommand, splitCommand } from "./machine/watchers/command.js";

@@ -1,2 +1,3 @@
 /** Helpers for testing implementations of the core's interfaces (imports vitest). */
 export { describeKvContract, takeEntries } from "./kv-contract.js";
+export { recordEvents, tempDir, until, writeMachineDir } from "./helpers.js";

@@ -1,0 +1,283 @@
+import { createHash } from "node:crypto";
+import { type FSWatcher, watch } from "node:fs";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { basename, join, relative } from "node:path";
+import { z } from "zod";
+import { defineEventType } from "../bus/cloudevent.js";
+import { type Logger, silentLogger } from "../logging/logger.js";
+import { machineSubject } from "./events.js";
+import { loadMachineFile } from "./load.js";
+import { type LocalMachines, MachineRuntime, type MachineRuntimeOptions } from "./runtime.js";
+import type { WatcherRegistry } from "./watchers/registry.js";
+
+export const MACHINE_FILE = "machine.yaml";
+
+/** A machine directory that could not be loaded (the others keep running). */
+export const machineLoadFailedEvent = defineEventType(
+  "org.reconcile.machine.v1.load_failed",
+  z.object({
+    identity: z.string(),
+    directory: z.string(),
+    error: z.string(),
+    running_previous: z.boolean(),
+  }),
+);
+
+export interface MachineManagerOptions
+  extends Omit<MachineRuntimeOptions, "definition" | "directory" | "local"> {
+  /** The directory of machines: one subdirectory per machine, each with a machine.yaml. */
+  directory: string;
+  registry: WatcherRegistry;
+  /** Rescans this often (file-system events trigger scans sooner). Default 10 s, as Choria. */
+  scanIntervalMs?: number;
+}
+
+export interface ManagedMachineStatus {
+  directory: string;
+  name?: string;
+  version?: string;
+  state?: string;
+  /** Content hash of every file in the directory (dot files excluded). */
+  hash?: string;
+  /** Why the current content is not running. */
+  error?: string;
+}
+
+interface Entry {
+  directory: string;
+  hash: string;
+  runtime?: MachineRuntime;
+  error?: string;
+}
+
+/** Directories the manager never loads: `tmp`, dot directories and `*-temp`. */
+export function isSkippedMachineDir(name: string): boolean {
+  return name === "tmp" || name.startsWith(".") || name.endsWith("-temp");
+}
+
+/**
+ * Runs every machine in a directory and keeps that set in step with the directory: a new
+ * subdirectory starts, a removed one stops, and one whose content hash changes (machine.yaml
+ * or any script beside it) restarts. A broken machine is reported and never stops the others;
+ * a broken update leaves the previous version running. The loader is itself a reconcile loop.
+ */
+export class MachineManager implements LocalMachines {
+  readonly #options: MachineManagerOptions;
+  readonly #log: Logger;
+  readonly #entries = new Map<string, Entry>();
+  readonly #fileHashes = new Map<string, { mtimeMs: number; size: number; hash: string }>();
+  readonly #transitionListeners = new Set<
+    (machine: string, transition: string, to: string) => void
+  >();
+  #scanning: Promise<void> = Promise.resolve();
+  #timer?: NodeJS.Timeout;
+  #watcher?: FSWatcher;
+  #debounce?: NodeJS.Timeout;
+  #stopped = false;
+
+  constructor(options: MachineManagerOptions) {
+    this.#options = options;
+    this.#log = (options.log ?? silentLogger).child({ component: "machine-manager" });
+  }
+
+  async start(): Promise<void> {
+    await this.scan();
+    try {
+      this.#watcher = watch(this.#options.directory, { recursive: false }, () =>
+        this.#scheduleScan(),
+      );
+      this.#watcher.on("error", () => undefined);
+    } catch {
+      // The directory may not exist yet; the periodic scan picks it up.
+    }
+    this.#timer = setInterval(() => void this.scan(), this.#options.scanIntervalMs ?? 10_000);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    clearTimeout(this.#debounce);
+    this.#watcher?.close();
+    await this.#scanning;
+    await Promise.all([...this.#entries.values()].map((e) => e.runtime?.stop()));
+    this.#entries.clear();
+  }
+
+  /** Brings the running machines in step with the directory now. Scans never overlap. */
+  scan(): Promise<void> {
+    this.#scanning = this.#scanning
+      .then(() => this.#scan())
+      .catch((err) => this.#log.error({ err }, "machine scan failed"));
+    return this.#scanning;
+  }
+
+  status(): ManagedMachineStatus[] {
+    return [...this.#entries.values()].map((e) => ({
+      directory: e.directory,
+      hash: e.hash,
+      ...(e.runtime
+        ? { name: e.runtime.name, version: e.runtime.version, state: e.runtime.state }
+        : {}),
+      ...(e.error ? { error: e.error } : {}),
+    }));
+  }
+
+  /** The running machines. */
+  machines(): MachineRuntime[] {
+    return [...this.#entries.values()].flatMap((e) => (e.runtime ? [e.runtime] : []));
+  }
+
+  state(machine: string): string | undefined {
+    for (const e of this.#entries.values()) if (e.runtime?.name === machine) return e.runtime.state;
+    return undefined;
+  }
+
+  onTransition(listener: (machine: string, transition: string, to: string) => void): () => void {
+    this.#transitionListeners.add(listener);
+    return () => this.#transitionListeners.delete(listener);
+  }
+
+  #scheduleScan(): void {
+    clearTimeout(this.#debounce);
+    this.#debounce = setTimeout(() => void this.scan(), 100);
+  }
+
+  async #scan(): Promise<void> {
+    if (this.#stopped) return;
+    const root = this.#options.directory;
+    const found = new Set<string>();
+    let names: string[] = [];
+    try {
+      names = (await readdir(root, { withFileTypes: true }))
+        .filter((d) => d.isDirectory() && !isSkippedMachineDir(d.name))
+        .map((d) => d.name);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        this.#log.warn({ err, directory: root }, "cannot read the machines directory");
+    }
+    for (const name of names.sort()) {
+      const directory = join(root, name);
+      try {
+        await stat(join(directory, MACHINE_FILE));
+      } catch {
+        continue;
+      }
+      found.add(directory);
+      const hash = await this.#hashDirectory(directory);
+      const entry = this.#entries.get(directory);
+      if (entry && entry.hash === hash) continue;
+      await this.#load(directory, hash, entry);
+    }
+    for (const [directory, entry] of this.#entries) {
+      if (found.has(directory)) continue;
+      this.#log.info({ directory, machine: entry.runtime?.name }, "machine removed: stopping it");
+      await entry.runtime?.stop();
+      this.#entries.delete(directory);
+    }
+  }
+
+  async #load(directory: string, hash: string, previous: Entry | undefined): Promise<void> {
+    const result = await loadMachineFile(join(directory, MACHINE_FILE), this.#options.registry);
+    if (!result.ok) {
+      const error = result.error.message;
+      this.#log.error(
+        { directory, error },
+        previous?.runtime
+          ? "machine update is invalid: the previous version keeps running"
+          : "machine is invalid: not started",
+      );
+      this.#entries.set(directory, {
+        directory,
+        hash,
+        ...(previous?.runtime ? { runtime: previous.runtime } : {}),
+        error,
+      });
+      this.#options.bus?.publish(
+        machineSubject(this.#options.identity, basename(directory), "load_failed"),
+        machineLoadFailedEvent.create({
+          source: `machine/${this.#options.identity}`,
+          subject: this.#options.identity,
+          data: {
+            identity: this.#options.identity,
+            directory,
+            error,
+            running_previous: previous?.runtime !== undefined,
+          },
+        }),
+      );
+      return;
+    }
+    const name = result.definition.spec.name;
+    const clash = [...this.#entries.values()].find(
+      (e) => e.directory !== directory && e.runtime?.name === name,
+    );
+    if (clash) {
+      const error = `machine name ${name} is already used by ${clash.directory}`;
+      this.#log.error({ directory, error }, "machine not started");
+      this.#entries.set(directory, {
+        directory,
+        hash,
+        ...(previous?.runtime ? { runtime: previous.runtime } : {}),
+        error,
+      });
+      return;
+    }
+    if (previous?.runtime) {
+      this.#log.info({ directory, machine: name }, "machine changed: restarting it");
+      await previous.runtime.stop();
+    }
+    const {
+      registry: _registry,
+      scanIntervalMs: _scan,
+      directory: _root,
+      ...runtimeOptions
+    } = this.#options;
+    const runtime = new MachineRuntime({
+      ...runtimeOptions,
+      definition: result.definition,
+      directory,
+      local: this,
+    });
+    runtime.onTransition((t) => {
+      for (const listener of this.#transitionListeners) listener(name, t.transition, t.to);
+    });
+    this.#entries.set(directory, { directory, hash, runtime });
+    this.#log.info(
+      { directory, machine: name, version: result.definition.spec.version },
+      "machine loaded",
+    );
+    void runtime.start();
+  }
+
+  /** Hash of every file below `directory` but dot files (the data store) and temporaries; contents cached by mtime and size. */
+  async #hashDirectory(directory: string): Promise<string> {
+    const files: string[] = [];
+    const walk = async (dir: string) => {
+      for (const d of await readdir(dir, { withFileTypes: true })) {
+        if (d.name.startsWith(".") || d.name.endsWith(".tmp")) continue;
+        const path = join(dir, d.name);
+        if (d.isDirectory()) await walk(path);
+        else if (d.isFile()) files.push(path);
+      }
+    };
+    await walk(directory);
+    const hash = createHash("sha256");
+    for (const path of files.sort()) {
+      const info = await stat(path).catch(() => undefined);
+      if (!info) continue;
+      let cached = this.#fileHashes.get(path);
+      if (!cached || cached.mtimeMs !== info.mtimeMs || cached.size !== info.size) {
+        const content = await readFile(path).catch(() => Buffer.alloc(0));
+        cached = {
+          mtimeMs: info.mtimeMs,
+          size: info.size,
+          hash: createHash("sha256").update(content).digest("hex"),
+        };
+        this.#fileHashes.set(path, cached);
+      }
+      hash.update(`${relative(directory, path)}\0${cached.hash}\0${info.mode & 0o777}\n`);
+    }
+    return hash.digest("hex");
+  }
+}

@@ -1,0 +1,61 @@
+import { z } from "zod";
+import { DurationSchema, durationMs } from "../../duration.js";
+import { runCommand } from "../command.js";
+import { defineWatcherType } from "../watcher.js";
+
+const ExecProperties = z
+  .object({
+    command: z
+      .string()
+      .min(1)
+      .describe("Command line, split like a shell would but run without one"),
+    timeout: DurationSchema.default("10s"),
+    environment: z
+      .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, "entries look like NAME=value"))
+      .default([]),
+    parse_as_data: z
+      .boolean()
+      .default(false)
+      .describe("Store the command's JSON output (an object) in machine data"),
+  })
+  .strict();
+
+/** Runs a command: exit 0 fires success_transition, anything else fail_transition. */
+export const execWatcher = defineWatcherType({
+  type: "exec",
+  properties: ExecProperties,
+  defaultIntervalMs: 60_000,
+  create(ctx, props) {
+    return {
+      async run(signal) {
+        const result = await runCommand(ctx, props.command, {
+          timeoutMs: durationMs(props.timeout),
+          environment: props.environment,
+          signal,
+        });
+        const details: Record<string, unknown> = {
+          command: props.command,
+          ...(result.exitCode === undefined ? {} : { exit_code: result.exitCode }),
+          ...(result.error ? { error: result.error } : {}),
+          ...(result.stderr ? { stderr: result.stderr.slice(0, 1024) } : {}),
+        };
+        if (result.exitCode !== 0) return { outcome: "fail", details };
+        if (props.parse_as_data) {
+          try {
+            const parsed: unknown = JSON.parse(result.stdout);
+            if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
+              throw new Error("output is not a JSON object");
+            ctx.data.merge(parsed as Record<string, unknown>);
+          } catch (err) {
+            return {
+              outcome: "fail",
+              details: { ...details, error: `parse_as_data: ${(err as Error).message}` },
+            };
+          }
+        }
+        return { outcome: "success", details };
+      },
+      stop() {},
+    };
+  },
+});

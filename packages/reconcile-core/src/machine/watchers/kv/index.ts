@@ -1,0 +1,87 @@
+import { z } from "zod";
+import type { KvWatch } from "../../../kv/kv-store.js";
+import { defineWatcherType } from "../watcher.js";
+
+const KvProperties = z
+  .object({
+    bucket: z.string().min(1).describe("KV bucket name"),
+    key: z.string().min(1).describe("Key to watch"),
+    data_key: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Machine data key to store the value under; default: the key"),
+  })
+  .strict();
+
+const decoder = new TextDecoder();
+
+/**
+ * Watches one KV key (a push watch, current value first): a new value is stored in machine
+ * data and fires success_transition; a delete removes it and fires fail_transition.
+ */
+export const kvWatcher = defineWatcherType({
+  type: "kv",
+  properties: KvProperties,
+  create(ctx, props) {
+    const dataKey = props.data_key ?? props.key;
+    let watch: KvWatch | undefined;
+    let stopped = false;
+
+    const start = async () => {
+      const store = ctx.kv(props.bucket);
+      if (!store) {
+        ctx.report({
+          outcome: "error",
+          details: {
+            bucket: props.bucket,
+            key: props.key,
+            error: `no KV bucket '${props.bucket}' is available to this agent`,
+          },
+        });
+        return;
+      }
+      try {
+        watch = await store.watch(props.key);
+        if (stopped) return watch.stop();
+        for await (const entry of watch) {
+          if (entry.operation === "DEL") {
+            ctx.data.delete(dataKey);
+            if (ctx.active())
+              ctx.report({
+                outcome: "fail",
+                details: { bucket: props.bucket, key: props.key, revision: entry.revision },
+              });
+            continue;
+          }
+          const text = decoder.decode(entry.value);
+          let value: unknown = text;
+          try {
+            value = JSON.parse(text);
+          } catch {
+            // Not JSON: kept as the string it is.
+          }
+          ctx.data.set(dataKey, value);
+          if (ctx.active())
+            ctx.report({
+              outcome: "success",
+              details: { bucket: props.bucket, key: props.key, revision: entry.revision },
+            });
+        }
+      } catch (err) {
+        if (!stopped)
+          ctx.report({
+            outcome: "error",
+            details: { bucket: props.bucket, key: props.key, error: (err as Error).message },
+          });
+      }
+    };
+    void start();
+    return {
+      stop() {
+        stopped = true;
+        watch?.stop();
+      },
+    };
+  },
+});
