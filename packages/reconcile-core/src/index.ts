@@ -164,3 +164,4 @@ export {
 } from "./machine/watchers/watcher.js";
 export { builtinWatchers } from "./machine/watchers/builtin.js";
 export { type CommandResult, runCommand, splitCommand } from "./machine/watchers/command.js";
+export { machineEditorSchema } from "./machine/schema.js";

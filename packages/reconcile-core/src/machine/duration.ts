@@ -38,9 +38,10 @@ export function formatDuration(ms: number): string {
 /** A zod schema for a Go-style duration string, giving milliseconds. */
 export const DurationSchema = z
   .string()
-  .refine((v) => parseDuration(v) !== undefined, {
-    message: "not a duration; use Go's form, e.g. 500ms, 10s, 1m, 1h30m",
-  })
+  .regex(
+    /^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/,
+    "not a duration; use Go's form, e.g. 500ms, 10s, 1m, 1h30m",
+  )
   .describe("Go-style duration, e.g. 500ms, 10s, 1m, 1h30m");
 
 /** The milliseconds of a duration already validated by `DurationSchema`. */

@@ -1,4 +1,6 @@
 import { CloudEventSchema } from "../bus/cloudevent.js";
+import { machineEditorSchema } from "../machine/schema.js";
+import { builtinWatchers } from "../machine/watchers/builtin.js";
 import { ManifestSchema } from "../resource/manifest.js";
 import { AgentStatusSchema } from "../resource/status.js";
 import type { JsonSchemaSet } from "./json-schema.js";
@@ -8,4 +10,5 @@ export const coreJsonSchemas: JsonSchemaSet = {
   "manifest.schema.json": ManifestSchema,
   "agent-status.schema.json": AgentStatusSchema,
   "cloudevent.schema.json": CloudEventSchema,
+  "machine.schema.json": machineEditorSchema(builtinWatchers()),
 };

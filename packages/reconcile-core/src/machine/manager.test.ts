@@ -1,0 +1,203 @@
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { MemoryEventBus } from "../bus/memory-bus.js";
+import { recordEvents, tempDir, until, writeMachineDir } from "../testing/helpers.js";
+import { machineLoadFailedEvent, MachineManager } from "./manager.js";
+import { builtinWatchers } from "./watchers/builtin.js";
+
+const managers: MachineManager[] = [];
+afterEach(async () => {
+  for (const m of managers.splice(0)) await m.stop();
+});
+
+function manage(directory: string, bus = new MemoryEventBus()) {
+  const manager = new MachineManager({
+    directory,
+    identity: "pi-7",
+    registry: builtinWatchers(),
+    bus,
+    scanIntervalMs: 100,
+    splayMs: 0,
+  });
+  managers.push(manager);
+  return manager;
+}
+
+/** A machine that goes from `waiting` to `ready` once its script exits 0. */
+const machine = (name: string, script = "ok.sh") => `name: ${name}
+version: 1.0.0
+initial_state: waiting
+transitions:
+  - {name: up, from: [waiting], destination: ready}
+watchers:
+  - {name: probe, type: exec, state_match: [waiting], success_transition: up, interval: 100ms, properties: {command: ${script}}}
+`;
+const ok = { "ok.sh": "#!/bin/sh\nexit 0\n" };
+const names = (m: MachineManager) =>
+  m
+    .machines()
+    .map((r) => r.name)
+    .sort();
+
+describe("MachineManager", () => {
+  it("starts new machines, stops removed ones, and skips tmp, dot and -temp directories", async () => {
+    const root = await tempDir("machines");
+    await writeMachineDir(join(root, "a"), machine("A"), ok);
+    await writeMachineDir(join(root, "tmp"), machine("Tmp"), ok);
+    await writeMachineDir(join(root, ".hidden"), machine("Hidden"), ok);
+    await writeMachineDir(join(root, "b-temp"), machine("Temp"), ok);
+    await mkdir(join(root, "no-machine-yaml"));
+    const manager = manage(root);
+    await manager.start();
+    expect(names(manager)).toEqual(["A"]);
+    await until(
+      () => manager.state("A"),
+      (s) => s === "ready",
+    );
+
+    await writeMachineDir(join(root, "b"), machine("B"), ok);
+    await until(
+      () => names(manager),
+      (n) => n.join() === "A,B",
+    );
+    await rm(join(root, "a"), { recursive: true });
+    await until(
+      () => names(manager),
+      (n) => n.join() === "B",
+    );
+  });
+
+  it("restarts a machine when any file in its directory changes, not when its data does", async () => {
+    const root = await tempDir("machines");
+    await writeMachineDir(join(root, "a"), machine("A"), ok);
+    const manager = manage(root);
+    await manager.start();
+    const first = manager.machines()[0]!;
+    await until(
+      () => first.state,
+      (s) => s === "ready",
+    );
+    first.data.set("written", true); // the data store is a dot file: no reload
+    await first.data.flush();
+    await manager.scan();
+    expect(manager.machines()[0]).toBe(first);
+
+    await writeFile(join(root, "a", "ok.sh"), "#!/bin/sh\n# changed script\nexit 0\n");
+    await until(
+      () => manager.machines()[0],
+      (m) => m !== first,
+    );
+    expect(manager.machines()[0]?.instanceId).not.toBe(first.instanceId);
+  });
+
+  it("reports a broken machine without stopping the others, and keeps the old version on a broken update", async () => {
+    const root = await tempDir("machines");
+    const bus = new MemoryEventBus();
+    const failures = recordEvents(bus, "choria.machine.pi-7.*.load_failed");
+    await writeMachineDir(join(root, "good"), machine("Good"), ok);
+    await writeMachineDir(
+      join(root, "bad"),
+      machine("Bad").replace("success_transition: up", "success_transition: upp"),
+      ok,
+    );
+    const manager = manage(root, bus);
+    await manager.start();
+    expect(names(manager)).toEqual(["Good"]);
+    const bad = manager.status().find((s) => s.directory.endsWith("bad"));
+    expect(bad?.error).toContain("invalid success_transition upp specified in watcher probe");
+    await until(
+      () => failures.events.length,
+      (n) => n === 1,
+    );
+    expect(machineLoadFailedEvent.parse(failures.events[0]!.event).data).toMatchObject({
+      running_previous: false,
+    });
+
+    await writeFile(join(root, "good", "machine.yaml"), "name: Good\nversion: [broken");
+    await until(
+      () => manager.status().find((s) => s.directory.endsWith("good"))?.error,
+      (e) => e !== undefined,
+    );
+    expect(names(manager)).toEqual(["Good"]);
+  });
+
+  it("loads 200 machines from a directory", async () => {
+    const root = await tempDir("machines");
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        writeMachineDir(join(root, `m${i}`), machine(`M${i}`), ok),
+      ),
+    );
+    const manager = manage(root);
+    await manager.start();
+    expect(manager.machines()).toHaveLength(200);
+    await until(
+      () => manager.machines().filter((m) => m.state === "ready").length,
+      (n) => n === 200,
+      30_000,
+      "200 machines ready",
+    );
+  }, 60_000);
+
+  it("runs a watcher only while another machine is in the required state", async () => {
+    const root = await tempDir("machines");
+    // Database becomes ready only once the test creates its flag file.
+    await writeMachineDir(join(root, "db"), machine("Database", "flag.sh"), {
+      "flag.sh": "#!/bin/sh\ntest -f .flag\n",
+    });
+    await writeMachineDir(
+      join(root, "app"),
+      `name: App
+version: 1.0.0
+initial_state: waiting
+transitions:
+  - {name: start, from: [waiting], destination: running}
+watchers:
+  - name: launch
+    type: exec
+    state_match: [waiting]
+    foreign_state_required: [{machine: Database, state: ready}]
+    success_transition: start
+    interval: 100ms
+    properties: {command: ok.sh}
+`,
+      ok,
+    );
+    const manager = manage(root);
+    await manager.start();
+    await new Promise((r) => setTimeout(r, 400));
+    expect([manager.state("Database"), manager.state("App")]).toEqual(["waiting", "waiting"]);
+    await writeFile(join(root, "db", ".flag"), "");
+    await until(
+      () => manager.state("App"),
+      (s) => s === "running",
+    );
+    expect(manager.state("Database")).toBe("ready");
+  });
+
+  it("fires a transition subscribed to another machine's event", async () => {
+    const root = await tempDir("machines");
+    await writeMachineDir(join(root, "db"), machine("Database", "flag.sh"), {
+      "flag.sh": "#!/bin/sh\ntest -f .flag\n",
+    });
+    await writeMachineDir(
+      join(root, "app"),
+      `name: App
+version: 1.0.0
+initial_state: waiting
+transitions:
+  - {name: db_up, from: [waiting], destination: notified, subscribe: [{machine: Database, event: up}]}
+`,
+    );
+    const manager = manage(root);
+    await manager.start();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(manager.state("App")).toBe("waiting");
+    await writeFile(join(root, "db", ".flag"), "");
+    await until(
+      () => manager.state("App"),
+      (s) => s === "notified",
+    );
+  });
+});
