@@ -7,14 +7,12 @@ import type { WatcherRegistry } from "./watchers/registry.js";
  * `properties` narrowed by its `type` to that type's property schema.
  */
 export function machineEditorSchema(registry: WatcherRegistry): z.ZodType {
-  const watchers = registry
-    .names()
-    .map((name) =>
-      WatcherSpecSchema.extend({
-        type: z.literal(name),
-        properties: registry.require(name).properties.optional(),
-      }),
-    );
+  const watchers = registry.names().map((name) =>
+    WatcherSpecSchema.extend({
+      type: z.literal(name),
+      properties: registry.require(name).properties.optional(),
+    }),
+  );
   const [first, ...rest] = watchers;
   if (!first) return MachineSpecSchema;
   return MachineSpecSchema.extend({
