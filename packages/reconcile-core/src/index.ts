@@ -64,6 +64,7 @@ export {
 } from "./bus/cloudevent.js";
 export type { EventBus, EventHandler, SubscribeOptions, Subscription } from "./bus/event-bus.js";
 export { DEFAULT_SUBSCRIBER_QUEUE_LIMIT, MemoryEventBus } from "./bus/memory-bus.js";
+export { DeliveryQueue } from "./bus/delivery-queue.js";
 export {
   compileSubjectPattern,
   type SubjectMatcher,

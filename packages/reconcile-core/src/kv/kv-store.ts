@@ -23,7 +23,7 @@ export interface KvStore {
   put(key: string, value: Uint8Array): Promise<number>;
   /** Writes only if the key does not exist (or was deleted); otherwise `KvConflictError`. */
   create(key: string, value: Uint8Array): Promise<number>;
-  /** Writes only if the key's current revision is `revision`; otherwise `KvConflictError`. */
+  /** Writes only if the key's current revision is `revision` (0: only if absent, as `create`); otherwise `KvConflictError`. */
   update(key: string, value: Uint8Array, revision: number): Promise<number>;
   /** Deletes the key (a tombstone watchers see as DEL); with `previousRevision`, only at that revision. */
   delete(key: string, options?: { previousRevision?: number }): Promise<void>;

@@ -40,6 +40,7 @@ export class MemoryKvStore implements KvStore {
 
   async update(key: string, value: Uint8Array, revision: number): Promise<number> {
     assertValidKey(key);
+    if (revision === 0) return this.create(key, value);
     const current = this.#entries.get(key)?.revision ?? 0;
     if (current !== revision)
       throw new KvConflictError(key, revision, `current revision is ${current}`);

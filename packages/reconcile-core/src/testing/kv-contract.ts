@@ -106,10 +106,13 @@ export function describeKvContract(
         if (r.status === "rejected") expect(r.reason).toBeInstanceOf(KvConflictError);
     });
 
-    it("update with revision 0 creates only when the key never existed", async () => {
+    it("update with revision 0 creates only when the key does not exist", async () => {
       await kv.update("fresh", text("a"), 0);
       expect(read(await kv.get("fresh"))).toBe("a");
       await expect(kv.update("fresh", text("b"), 0)).rejects.toBeInstanceOf(KvConflictError);
+      await kv.delete("fresh");
+      await kv.update("fresh", text("c"), 0);
+      expect(read(await kv.get("fresh"))).toBe("c");
     });
 
     it("delete hides the key; with previousRevision it is compare-and-set", async () => {

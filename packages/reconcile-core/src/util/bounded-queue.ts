@@ -31,6 +31,11 @@ export class BoundedQueue<T> {
     return displaced;
   }
 
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.#size === 0 ? undefined : this.#items[this.#head];
+  }
+
   shift(): T | undefined {
     if (this.#size === 0) return undefined;
     const item = this.#items[this.#head];

@@ -1,0 +1,6 @@
+export {
+  natsServerAvailable,
+  natsServerBin,
+  shouldRunNatsTests,
+  TestNatsServer,
+} from "./nats-server.js";
