@@ -166,3 +166,11 @@ export {
 export { builtinWatchers } from "./machine/watchers/builtin.js";
 export { type CommandResult, runCommand, splitCommand } from "./machine/watchers/command.js";
 export { machineEditorSchema } from "./machine/schema.js";
+export {
+  ConfigError,
+  deepMerge,
+  layerFrom,
+  maskSecrets,
+  readConfigFile,
+  resolveConfig,
+} from "./config/layered.js";

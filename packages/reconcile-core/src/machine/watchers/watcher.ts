@@ -58,6 +58,8 @@ export interface WatcherType<P = unknown> {
   defaultIntervalMs?: number;
   /** Checks beyond the schema (e.g. the transitions a type fires); returns problems, if any. */
   validate?(spec: WatcherSpec, properties: P, transitions: ReadonlySet<string>): string[];
+  /** One short human phrase for a run's details, e.g. `command: ./deploy.sh`. */
+  summarize?(details: Record<string, unknown>): string;
   create(ctx: WatcherContext, properties: P): Watcher;
 }
 
@@ -70,6 +72,7 @@ export function defineWatcherType<S extends z.ZodType>(type: {
   properties: S;
   defaultIntervalMs?: number;
   validate?(spec: WatcherSpec, properties: z.infer<S>, transitions: ReadonlySet<string>): string[];
+  summarize?(details: Record<string, unknown>): string;
   create(ctx: WatcherContext, properties: z.infer<S>): Watcher;
 }): WatcherType<z.infer<S>> {
   return type as WatcherType<z.infer<S>>;

@@ -25,6 +25,7 @@ export const execWatcher = defineWatcherType({
   type: "exec",
   properties: ExecProperties,
   defaultIntervalMs: 60_000,
+  summarize: (d) => `command: ${d.command}`,
   create(ctx, props) {
     return {
       async run(signal) {

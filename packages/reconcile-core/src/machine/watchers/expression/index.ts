@@ -42,6 +42,7 @@ export const expressionWatcher = defineWatcherType({
       .filter((r): r is string => typeof r === "string")
       .map((message) => `invalid expression in watcher ${spec.name}: ${message}`);
   },
+  summarize: (d) => `expression: ${d.result ?? d.error}`,
   create(ctx, props) {
     const success = props.success_when === undefined ? undefined : compile(props.success_when);
     const fail = props.fail_when === undefined ? undefined : compile(props.fail_when);

@@ -30,6 +30,7 @@ export const fileWatcher = defineWatcherType({
   type: "file",
   properties: FileProperties,
   defaultIntervalMs: 10_000,
+  summarize: (d) => `file: ${d.path}`,
   create(ctx, props) {
     let previous: string | undefined;
     let first = true;

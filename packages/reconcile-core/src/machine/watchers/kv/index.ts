@@ -23,6 +23,7 @@ const decoder = new TextDecoder();
 export const kvWatcher = defineWatcherType({
   type: "kv",
   properties: KvProperties,
+  summarize: (d) => `kv: ${d.bucket}/${d.key}`,
   create(ctx, props) {
     const dataKey = props.data_key ?? props.key;
     let watch: KvWatch | undefined;

@@ -57,6 +57,7 @@ function nextStart(schedules: string[], now: Date): number {
 export const scheduleWatcher = defineWatcherType({
   type: "schedule",
   properties: ScheduleProperties,
+  summarize: (d) => `schedule: ${d.state}`,
   create(ctx, props) {
     const windowMs = durationMs(props.duration);
     let timer: NodeJS.Timeout | undefined;

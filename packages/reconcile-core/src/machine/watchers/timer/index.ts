@@ -16,6 +16,7 @@ const TimerProperties = z
 export const timerWatcher = defineWatcherType({
   type: "timer",
   properties: TimerProperties,
+  summarize: (d) => `timer: ${d.timer}`,
   create(ctx, props) {
     let timer: NodeJS.Timeout | undefined;
     const cancel = () => {

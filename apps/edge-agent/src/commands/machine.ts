@@ -1,0 +1,139 @@
+import { stat } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import {
+  builtinWatchers,
+  type CloudEvent,
+  createLogger,
+  loadMachineFile,
+  MACHINE_FILE,
+  MachineManager,
+  MachineRuntime,
+  machineEventPattern,
+  MemoryEventBus,
+} from "@org/reconcile-core";
+import { connectNats, NatsEventBus } from "@org/transport-nats";
+import { formatMachineEvent } from "../format.js";
+
+/** Resolves a path given on the command line to a machine.yaml (a directory means its machine.yaml). */
+async function machineFile(path: string): Promise<string> {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isDirectory() ? join(path, MACHINE_FILE) : path;
+}
+
+/** `machine validate FILE...`: schema and semantic checks; returns the exit code. */
+export async function validateMachines(
+  paths: string[],
+  out: (line: string) => void,
+): Promise<number> {
+  const registry = builtinWatchers();
+  let failed = 0;
+  for (const path of paths) {
+    const result = await loadMachineFile(await machineFile(path), registry);
+    if (result.ok) {
+      const { spec, states } = result.definition;
+      out(
+        `${path}: ok (${spec.name} ${spec.version}: ${states.size} states, ${spec.transitions.length} transitions, ${spec.watchers.length} watchers)`,
+      );
+    } else {
+      failed++;
+      out(`${path}: invalid`);
+      for (const problem of result.error.problems) out(`  - ${problem}`);
+    }
+  }
+  return failed > 0 ? 1 : 0;
+}
+
+const printer = (json: boolean) => (event: CloudEvent) => {
+  process.stdout.write(`${json ? JSON.stringify(event) : formatMachineEvent(event)}\n`);
+};
+
+/** Resolves when the process is asked to stop (Ctrl-C or SIGTERM). */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const done = (signal: NodeJS.Signals) => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve(signal);
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
+}
+
+/** `machine run DIR`: one machine, or a directory of machines, with no middleware; events to stdout. */
+export async function runMachines(
+  path: string,
+  options: { json?: boolean; identity?: string; logLevel?: string },
+): Promise<number> {
+  const dir = resolve(path);
+  const log = createLogger("edge-agent", { level: options.logLevel ?? "warn" }, process.stderr);
+  const bus = new MemoryEventBus({ log });
+  bus.subscribe("choria.machine.>", printer(options.json ?? false));
+  const identity = options.identity ?? hostname();
+  let stop: () => Promise<void>;
+  if (await exists(join(dir, MACHINE_FILE))) {
+    const result = await loadMachineFile(join(dir, MACHINE_FILE), builtinWatchers());
+    if (!result.ok) {
+      process.stderr.write(`${result.error.message}\n`);
+      return 1;
+    }
+    const runtime = new MachineRuntime({
+      definition: result.definition,
+      directory: dir,
+      identity,
+      bus,
+      log,
+    });
+    await runtime.start();
+    stop = () => runtime.stop();
+  } else {
+    const manager = new MachineManager({
+      directory: dir,
+      identity,
+      registry: builtinWatchers(),
+      bus,
+      log,
+    });
+    await manager.start();
+    if (manager.status().length === 0)
+      process.stderr.write(
+        `no machines found in ${dir} (each needs a subdirectory with a ${MACHINE_FILE})\n`,
+      );
+    stop = () => manager.stop();
+  }
+  await untilSignal();
+  await stop();
+  await bus.close();
+  return 0;
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+/** `machine watch`: transitions and watcher runs from a fleet, live, one line each. */
+export async function watchMachines(options: {
+  nats: string;
+  machine?: string;
+  identity?: string;
+  type?: string;
+  json?: boolean;
+}): Promise<number> {
+  const nc = await connectNats({ servers: options.nats, name: "edge-agent machine watch" });
+  const bus = new NatsEventBus().attach(nc);
+  const pattern = machineEventPattern({
+    ...(options.identity ? { identity: options.identity } : {}),
+    ...(options.machine ? { machine: options.machine } : {}),
+    ...(options.type ? { type: options.type } : {}),
+  });
+  bus.subscribe(pattern, printer(options.json ?? false));
+  await nc.flush();
+  process.stderr.write(`watching ${pattern} on ${nc.getServer()}\n`);
+  await untilSignal();
+  await bus.close();
+  await nc.drain();
+  return 0;
+}
