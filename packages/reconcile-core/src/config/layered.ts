@@ -67,8 +67,10 @@ export function layerFrom(entries: Array<[path: string, value: unknown]>): Plain
     if (value === undefined) continue;
     const parts = path.split(".");
     let node = layer;
-    for (const part of parts.slice(0, -1))
-      node = (node[part] = isPlain(node[part]) ? node[part] : {}) as Plain;
+    for (const part of parts.slice(0, -1)) {
+      if (!isPlain(node[part])) node[part] = {};
+      node = node[part] as Plain;
+    }
     node[parts.at(-1)!] = value;
   }
   return layer;
