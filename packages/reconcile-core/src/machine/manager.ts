@@ -66,9 +66,7 @@ export class MachineManager implements LocalMachines {
   readonly #log: Logger;
   readonly #entries = new Map<string, Entry>();
   readonly #fileHashes = new Map<string, { mtimeMs: number; size: number; hash: string }>();
-  readonly #transitionListeners = new Set<
-    (machine: string, transition: string, to: string) => void
-  >();
+  readonly #transitionListeners = new Map<string, Set<(transition: string, to: string) => void>>();
   #scanning: Promise<void> = Promise.resolve();
   #timer?: NodeJS.Timeout;
   #watcher?: FSWatcher;
@@ -133,9 +131,14 @@ export class MachineManager implements LocalMachines {
     return undefined;
   }
 
-  onTransition(listener: (machine: string, transition: string, to: string) => void): () => void {
-    this.#transitionListeners.add(listener);
-    return () => this.#transitionListeners.delete(listener);
+  onTransition(machine: string, listener: (transition: string, to: string) => void): () => void {
+    let listeners = this.#transitionListeners.get(machine);
+    if (!listeners) {
+      listeners = new Set();
+      this.#transitionListeners.set(machine, listeners);
+    }
+    listeners.add(listener);
+    return () => listeners.delete(listener);
   }
 
   #scheduleScan(): void {
@@ -240,7 +243,8 @@ export class MachineManager implements LocalMachines {
       local: this,
     });
     runtime.onTransition((t) => {
-      for (const listener of this.#transitionListeners) listener(name, t.transition, t.to);
+      for (const listener of this.#transitionListeners.get(name) ?? [])
+        listener(t.transition, t.to);
     });
     this.#entries.set(directory, { directory, hash, runtime });
     this.#log.info(

@@ -26,8 +26,8 @@ import type { Watcher, WatcherRun, WatcherType } from "./watchers/watcher.js";
 /** The other machines on this node, for `foreign_state_required` and `subscribe`. */
 export interface LocalMachines {
   state(machine: string): string | undefined;
-  /** Calls `listener` after any local machine transitions. */
-  onTransition(listener: (machine: string, transition: string, to: string) => void): () => void;
+  /** Calls `listener` after the local machine `machine` transitions. */
+  onTransition(machine: string, listener: (transition: string, to: string) => void): () => void;
 }
 
 export interface MachineRuntimeOptions {
@@ -91,7 +91,7 @@ export class MachineRuntime {
   #state: string;
   #guard: LoopGuardState = { lastAt: Number.NEGATIVE_INFINITY, burst: 0 };
   #transitions: Promise<unknown> = Promise.resolve();
-  #unsubscribeLocal?: () => void;
+  readonly #unsubscribeLocal: Array<() => void> = [];
   #started = false;
 
   constructor(options: MachineRuntimeOptions) {
@@ -154,9 +154,16 @@ export class MachineRuntime {
         slot.announceTimer.unref();
       }
     }
-    this.#unsubscribeLocal = this.#options.local?.onTransition((machine, transition) =>
-      this.#onLocalTransition(machine, transition),
-    );
+    // Listen only to the machines this one names (foreign states, subscriptions): a node with
+    // many machines must not wake every machine on every transition.
+    const local = this.#options.local;
+    if (local) {
+      for (const machine of this.#foreignMachines()) {
+        this.#unsubscribeLocal.push(
+          local.onTransition(machine, (transition) => this.#onLocalTransition(machine, transition)),
+        );
+      }
+    }
     this.#log.info(
       { state: this.#state, version: this.version, directory: this.directory },
       "machine started",
@@ -166,7 +173,7 @@ export class MachineRuntime {
 
   async stop(): Promise<void> {
     this.#abort.abort();
-    this.#unsubscribeLocal?.();
+    for (const unsubscribe of this.#unsubscribeLocal.splice(0)) unsubscribe();
     for (const slot of this.#slots) {
       clearTimeout(slot.timer);
       clearInterval(slot.announceTimer);
@@ -359,8 +366,18 @@ export class MachineRuntime {
     );
   }
 
+  #foreignMachines(): Set<string> {
+    const names = new Set<string>();
+    for (const { spec } of this.#definition.watchers)
+      for (const f of spec.foreign_state_required ?? []) names.add(f.machine);
+    for (const t of this.#definition.spec.transitions)
+      for (const s of t.subscribe ?? []) names.add(s.machine);
+    names.delete(this.name);
+    return names;
+  }
+
   #onLocalTransition(machine: string, event: string): void {
-    if (machine === this.name || this.#abort.signal.aborted) return;
+    if (this.#abort.signal.aborted) return;
     for (const slot of this.#slots) {
       if (slot.spec.foreign_state_required?.some((f) => f.machine === machine))
         this.#refresh(slot, false);
