@@ -11,6 +11,7 @@ export {
   type ReconcileOutcome,
   type Reconciler,
   type ResourceKind,
+  RetryAfterError,
   TerminalError,
 } from "./resource/kind.js";
 export {

@@ -8,6 +8,7 @@ import {
   type KindRegistry,
   type ReconcileContext,
   type ResourceKind,
+  RetryAfterError,
   TerminalError,
 } from "../resource/kind.js";
 import { type Manifest, parseManifest, type Resource } from "../resource/manifest.js";
@@ -172,6 +173,17 @@ export class Controller {
       if (!r.blocked && !this.#queue.isDelayed(r.id)) this.#queue.add(r.id);
     }
     await this.#collectOrphans();
+  }
+
+  /**
+   * Reconciles `id` now (an event says it changed, e.g. its container died), unless it waits
+   * on a backoff. Returns false when the id is not managed.
+   */
+  reconcileNow(id: string): boolean {
+    const r = this.#resources.get(id);
+    if (!r) return false;
+    if (!r.blocked && !this.#queue.isDelayed(id)) this.#queue.add(id);
+    return true;
   }
 
   /** Resolves when no reconcile is queued or running (retries waiting on backoff do not count). */
@@ -414,7 +426,11 @@ export class Controller {
     r.failures++;
     const terminal = err instanceof TerminalError;
     const message = prefix + (err instanceof Error ? err.message : String(err));
-    const delay = terminal ? 0 : backoffDelay(this.#backoff, r.failures, this.#random);
+    const delay = terminal
+      ? 0
+      : err instanceof RetryAfterError
+        ? err.retryAfterMs
+        : backoffDelay(this.#backoff, r.failures, this.#random);
     this.#setStatus(r, {
       state: "Failed",
       kind: r.kind,

@@ -61,6 +61,17 @@ export class TerminalError extends Error {
   override name = "TerminalError";
 }
 
+/** A failure whose retry time the reconciler knows (a crash loop's own backoff): the controller retries after `retryAfterMs`. */
+export class RetryAfterError extends Error {
+  override name = "RetryAfterError";
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A kind of any spec type, as a registry holds them. */
 // biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of kinds cannot name one spec type
 export type AnyResourceKind = ResourceKind<any, any>;
