@@ -112,10 +112,11 @@ export class DockerDriver {
     for (const p of ports) {
       const key = `${p.container}/${p.protocol}`;
       exposed[key] = {};
-      (bindings[key] ??= []).push({
+      const binding = {
         HostIp: p.hostIp ?? "",
         HostPort: p.host === undefined ? "" : String(p.host),
-      });
+      };
+      bindings[key] = [...(bindings[key] ?? []), binding];
     }
     const mounts = spec.volumes.map(normalizeVolume);
     const health =
@@ -262,14 +263,12 @@ export class DockerDriver {
     options: { tail?: number } = {},
   ): Promise<{ stdout: string; stderr: string }> {
     const buffer = (await this.#call("read logs", () =>
-      this.docker
-        .getContainer(id)
-        .logs({
-          stdout: true,
-          stderr: true,
-          follow: false,
-          ...(options.tail ? { tail: options.tail } : {}),
-        }),
+      this.docker.getContainer(id).logs({
+        stdout: true,
+        stderr: true,
+        follow: false,
+        ...(options.tail ? { tail: options.tail } : {}),
+      }),
     )) as unknown as Buffer;
     return demuxBuffer(buffer);
   }
