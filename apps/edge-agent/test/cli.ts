@@ -1,65 +1,15 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { CliProcess } from "@org/reconcile-core/testing";
 
 const appDir = fileURLToPath(new URL("..", import.meta.url));
-const tsx = fileURLToPath(new URL("../../../node_modules/.bin/tsx", import.meta.url));
 
-/** A running `edge-agent` process (from source, through tsx) with its output collected line by line. */
-export class Cli {
-  readonly stdout: string[] = [];
-  readonly stderr: string[] = [];
-  readonly process: ChildProcess;
-  readonly exited: Promise<number | null>;
-
+/** `edge-agent` from source. */
+export class Cli extends CliProcess {
   constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.process = spawn(tsx, ["--conditions=source", "src/cli.ts", ...args], {
-      cwd: appDir,
-      env: { ...process.env, LOG_LEVEL: "warn", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const collect = (into: string[]) => {
-      let partial = "";
-      return (chunk: Buffer) => {
-        const text = partial + chunk.toString();
-        const lines = text.split("\n");
-        partial = lines.pop() ?? "";
-        into.push(...lines);
-      };
-    };
-    this.process.stdout?.on("data", collect(this.stdout));
-    this.process.stderr?.on("data", collect(this.stderr));
-    this.exited = new Promise((resolve) => this.process.once("exit", (code) => resolve(code)));
+    super(appDir, args, env);
   }
 
-  /** Runs to completion. */
-  static async run(
-    args: string[],
-    env?: NodeJS.ProcessEnv,
-  ): Promise<{ code: number | null; stdout: string[]; stderr: string[] }> {
-    const cli = new Cli(args, env);
-    const code = await cli.exited;
-    return { code, stdout: cli.stdout, stderr: cli.stderr };
-  }
-
-  /** Waits for a stdout line matching `pattern`. */
-  async line(pattern: RegExp, ms = 20_000): Promise<string> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const found = this.stdout.find((l) => pattern.test(l));
-      if (found) return found;
-      if (Date.now() > end)
-        throw new Error(
-          `no line matching ${pattern} within ${ms} ms; stdout:\n${this.stdout.join("\n")}\nstderr:\n${this.stderr.join("\n")}`,
-        );
-      if (this.process.exitCode !== null)
-        throw new Error(`exited ${this.process.exitCode}; stderr:\n${this.stderr.join("\n")}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-
-  /** Sends `signal` and waits for the exit code. */
-  async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null> {
-    if (this.process.exitCode === null) this.process.kill(signal);
-    return this.exited;
+  static override run(args: string[], env?: NodeJS.ProcessEnv) {
+    return CliProcess.run(appDir, args, env);
   }
 }

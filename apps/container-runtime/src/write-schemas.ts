@@ -1,0 +1,5 @@
+import { writeJsonSchemas } from "@org/reconcile-core";
+import { agentJsonSchemas, schemasDir } from "./schemas.js";
+
+for (const path of await writeJsonSchemas(schemasDir, agentJsonSchemas))
+  console.log(`wrote ${path}`);

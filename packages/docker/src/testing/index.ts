@@ -1,0 +1,1 @@
+export { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "./docker.js";
