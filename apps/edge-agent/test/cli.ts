@@ -4,12 +4,7 @@ import { CliProcess } from "@org/reconcile-core/testing";
 const appDir = fileURLToPath(new URL("..", import.meta.url));
 
 /** `edge-agent` from source. */
-export class Cli extends CliProcess {
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    super(appDir, args, env);
-  }
-
-  static override run(args: string[], env?: NodeJS.ProcessEnv) {
-    return CliProcess.run(appDir, args, env);
-  }
-}
+export const Cli = {
+  start: (args: string[], env: NodeJS.ProcessEnv = {}) => new CliProcess(appDir, args, env),
+  run: (args: string[], env?: NodeJS.ProcessEnv) => CliProcess.run(appDir, args, env),
+};

@@ -59,7 +59,7 @@ describe("edge-agent machine run", () => {
   it("runs a machine with no middleware, prints CloudEvents with --json, and stops cleanly on Ctrl-C", async () => {
     const dir = await tempDir("run");
     await cp(example, dir, { recursive: true });
-    const cli = new Cli(["machine", "run", dir, "--json", "--identity", "pi-7"]);
+    const cli = Cli.start(["machine", "run", dir, "--json", "--identity", "pi-7"]);
     const line = await cli.line(/"to_state":"monitor"/);
     const event = machineTransitionEvent.parse(JSON.parse(line));
     expect(event.data).toMatchObject({
@@ -75,7 +75,7 @@ describe("edge-agent machine run", () => {
     const root = await tempDir("run-dir");
     await cp(example, join(root, "cm"), { recursive: true });
     await writeMachineDir(join(root, "blink"), blinker);
-    const cli = new Cli(["machine", "run", root, "--identity", "pi-7"]);
+    const cli = Cli.start(["machine", "run", root, "--identity", "pi-7"]);
     await cli.line(/^pi-7 ContainerManager transitioned via absent: unknown => deploy$/);
     await cli.line(
       /^pi-7 ContainerManager#deploy command: \.\/deploy\.sh, previous: success ran: \d+\.\d{3}s$/,
@@ -146,14 +146,14 @@ describe.runIf(shouldRunNatsTests())("edge-agent with NATS (real nats-server)", 
     });
     await nc.flush();
 
-    const watch = new Cli(["machine", "watch", "--nats", server.url, "--machine", "Blinker"]);
+    const watch = Cli.start(["machine", "watch", "--nats", server.url, "--machine", "Blinker"]);
     await until(
       () => watch.stderr.join(),
       (s) => s.includes("watching"),
       20_000,
       "machine watch to subscribe",
     );
-    const agent = new Cli(["run", "--config", join(root, "agent.yaml")]);
+    const agent = Cli.start(["run", "--config", join(root, "agent.yaml")]);
     try {
       await watch.line(/^pi-7 Blinker transitioned via turn_on: off => on$/);
       await until(

@@ -241,19 +241,15 @@ export async function buildApi(supervisor: Supervisor, ecs?: EcsService): Promis
     const target = req.headers["x-amz-target"];
     reply.header("content-type", "application/x-amz-json-1.1");
     if (!ecs)
-      return reply
-        .status(400)
-        .send({
-          __type: "UnknownOperationException",
-          message: "the ECS endpoint needs the docker strategy",
-        });
+      return reply.status(400).send({
+        __type: "UnknownOperationException",
+        message: "the ECS endpoint needs the docker strategy",
+      });
     if (typeof target !== "string" || !target.startsWith("AmazonEC2ContainerServiceV20141113.")) {
-      return reply
-        .status(400)
-        .send({
-          __type: "UnknownOperationException",
-          message: "missing or foreign X-Amz-Target header",
-        });
+      return reply.status(400).send({
+        __type: "UnknownOperationException",
+        message: "missing or foreign X-Amz-Target header",
+      });
     }
     try {
       return reply.send(await ecs.call(target.split(".")[1]!, req.body));
