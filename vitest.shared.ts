@@ -1,5 +1,4 @@
 import { basename, resolve } from "node:path";
-import { defaultServerConditions } from "vite";
 import { defineConfig } from "vitest/config";
 
 /**
@@ -9,10 +8,13 @@ import { defineConfig } from "vitest/config";
  */
 export function workspaceTestConfig(dir: string, overrides: { testTimeout?: number } = {}) {
   const name = basename(dir);
+  // Not Vite's default "module" condition: it selects bundler-only builds (the AWS SDK's
+  // extensionless dist-es) that Node itself cannot load.
+  const conditions = ["source", "node", "development|production"];
   const reportDir = process.env.TEST_REPORT_DIR ?? resolve(dir, "../../reports");
   return defineConfig({
-    resolve: { conditions: ["source", ...defaultServerConditions] },
-    ssr: { resolve: { conditions: ["source", ...defaultServerConditions] } },
+    resolve: { conditions },
+    ssr: { resolve: { conditions } },
     test: {
       include: ["src/**/*.test.ts", "test/**/*.test.ts"],
       testTimeout: overrides.testTimeout ?? 20_000,

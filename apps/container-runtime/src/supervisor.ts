@@ -122,6 +122,11 @@ export class Supervisor {
   /** Applies (creates or updates) an agent. Throws when its environment cannot be resolved. */
   async apply(agent: AgentSpec): Promise<{ generation: number }> {
     this.#environment(agent);
+    if (this.strategy === "process" && agent.spec.command === undefined) {
+      throw new Error(
+        `agent replica ${replicaIds(agent)[0] ?? agent.metadata.name}: the process strategy needs spec.command`,
+      );
+    }
     this.#agents.set(agent.metadata.name, agent);
     await this.#store.put(agent);
     return this.#applyAll(true);

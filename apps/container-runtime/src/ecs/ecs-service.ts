@@ -122,6 +122,8 @@ interface TaskContainer {
   exitCode?: number;
   reason?: string;
   runtimeId?: string;
+  /** SIGTERM to SIGKILL, from the definition's `stopTimeout` (ECS's default: 30 s). */
+  stopTimeoutMs: number;
 }
 
 interface Task {
@@ -243,6 +245,7 @@ export class EcsService {
           image: c.image,
           essential: c.essential ?? true,
           lastStatus: "PENDING",
+          stopTimeoutMs: (c.stopTimeout ?? 30) * 1000,
         })),
       };
       this.#tasks.set(task.taskArn, task);
@@ -357,7 +360,7 @@ export class EcsService {
         c.lastStatus = "STOPPED";
         continue;
       }
-      await this.#driver.stop(c.runtimeId, 10_000);
+      await this.#driver.stop(c.runtimeId, c.stopTimeoutMs);
       const observed = await this.#driver.inspect(c.runtimeId);
       if (observed?.exitCode !== undefined) c.exitCode = observed.exitCode;
       c.lastStatus = "STOPPED";
@@ -426,7 +429,7 @@ function view(task: Task) {
   return {
     ...rest,
     overrides: { containerOverrides: overrides?.containerOverrides ?? [] },
-    containers: task.containers.map(({ runtimeId, ...c }) => ({
+    containers: task.containers.map(({ runtimeId, stopTimeoutMs: _stop, ...c }) => ({
       ...c,
       taskArn: task.taskArn,
       ...(runtimeId ? { runtimeId } : {}),

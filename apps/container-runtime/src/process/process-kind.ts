@@ -91,11 +91,13 @@ export function processKind(options: { dir: string; minRunMs?: number }) {
       stdio: ["ignore", out.fd, err.fd],
       detached: true,
     });
-    await Promise.all([out.close(), err.close()]);
-    const failed = await new Promise<Error | undefined>((resolve) => {
+    // Listen before awaiting anything: "spawn" and "error" fire on the next tick.
+    const started = new Promise<Error | undefined>((resolve) => {
       child.once("error", resolve);
       child.once("spawn", () => resolve(undefined));
     });
+    await Promise.all([out.close(), err.close()]);
+    const failed = await started;
     if (failed)
       throw new Error(
         `cannot start ${spec.command[0]}: ${(failed as NodeJS.ErrnoException).code ?? failed.message}`,
