@@ -18,7 +18,17 @@ const driver = new DockerDriver();
 async function dockerCliBaseline(): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < REPLICAS; i++) {
-    await run("docker", ["run", "-d", "--label", "bench=cli", "--name", `bench-cli-${i}`, TEST_IMAGE, "sleep", "600"]);
+    await run("docker", [
+      "run",
+      "-d",
+      "--label",
+      "bench=cli",
+      "--name",
+      `bench-cli-${i}`,
+      TEST_IMAGE,
+      "sleep",
+      "600",
+    ]);
   }
   const ms = performance.now() - started;
   await run("sh", ["-c", "docker rm -f $(docker ps -aq --filter label=bench=cli) >/dev/null"]);
@@ -31,12 +41,23 @@ async function main() {
     apiVersion: "agent.dev/v1",
     kind: "Agent",
     metadata: { name: "bench", version: "1.0.0" },
-    spec: { image: TEST_IMAGE, command: ["sleep", "600"], replicas: REPLICAS, stopGracePeriod: "1s" },
+    spec: {
+      image: TEST_IMAGE,
+      command: ["sleep", "600"],
+      replicas: REPLICAS,
+      stopGracePeriod: "1s",
+    },
   });
   if (!result.ok) throw new Error(result.error);
   const cliMs = await dockerCliBaseline();
 
-  const supervisor = new Supervisor({ stateDir: await tempDir("bench-runtime"), strategy: "docker", driver, log: silentLogger, owner: "bench-runtime" });
+  const supervisor = new Supervisor({
+    stateDir: await tempDir("bench-runtime"),
+    strategy: "docker",
+    driver,
+    log: silentLogger,
+    owner: "bench-runtime",
+  });
   await supervisor.start();
   const started = performance.now();
   await supervisor.apply(result.agent);
@@ -48,11 +69,15 @@ async function main() {
   const delays: number[] = [];
   for (let t = 0; t < TRIALS; t++) {
     const id = `bench-${t % REPLICAS}`;
-    const [victim] = await driver.list({ [LABEL_OWNER]: "bench-runtime", "org.reconcile.resource": id });
+    const [victim] = await driver.list({
+      [LABEL_OWNER]: "bench-runtime",
+      "org.reconcile.resource": id,
+    });
     const removedAt = performance.now();
     await run("docker", ["rm", "-f", victim!.id]);
     await until(
-      async () => (await driver.list({ [LABEL_OWNER]: "bench-runtime", "org.reconcile.resource": id }))[0],
+      async () =>
+        (await driver.list({ [LABEL_OWNER]: "bench-runtime", "org.reconcile.resource": id }))[0],
       (c) => c !== undefined && c.id !== victim!.id && c.state === "running",
       30_000,
     );
@@ -66,12 +91,29 @@ async function main() {
 
   const oneRun = { label: "one `docker run -d` (mean of the 20)", value: cliMs / REPLICAS };
   const rows: Row[] = [
-    { metric: `apply ${REPLICAS} replicas until all are Ready`, value: applyMs, unit: "ms", baseline: { label: `${REPLICAS} sequential \`docker run -d\``, value: cliMs } },
-    { metric: `\`docker rm -f\` of a replica -> successor running, p50 (${TRIALS} trials)`, value: percentile(delays, 50), unit: "ms", baseline: oneRun },
-    { metric: `\`docker rm -f\` of a replica -> successor running, p95 (${TRIALS} trials)`, value: percentile(delays, 95), unit: "ms", baseline: oneRun },
+    {
+      metric: `apply ${REPLICAS} replicas until all are Ready`,
+      value: applyMs,
+      unit: "ms",
+      baseline: { label: `${REPLICAS} sequential \`docker run -d\``, value: cliMs },
+    },
+    {
+      metric: `\`docker rm -f\` of a replica -> successor running, p50 (${TRIALS} trials)`,
+      value: percentile(delays, 50),
+      unit: "ms",
+      baseline: oneRun,
+    },
+    {
+      metric: `\`docker rm -f\` of a replica -> successor running, p95 (${TRIALS} trials)`,
+      value: percentile(delays, 95),
+      unit: "ms",
+      baseline: oneRun,
+    },
   ];
   printTable("container-runtime", rows);
-  console.log(`\n${new Date().toISOString()} node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "unknown cpu"}`);
+  console.log(
+    `\n${new Date().toISOString()} node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "unknown cpu"}`,
+  );
 }
 
 await main();

@@ -103,6 +103,11 @@ program
   .option("--cpus <limit>", "CPU limit: 500m, 2")
   .option("--restart <policy>", "no, always, on-failure, unless-stopped (Docker applies it)", "no")
   .option("--pull", "pull the image if it is missing")
+  .option(
+    "--stop-grace <duration>",
+    "how long Ctrl-C waits for the container to stop before killing it",
+    "10s",
+  )
   .passThroughOptions()
   .action(
     async (
@@ -118,6 +123,7 @@ program
         cpus?: string;
         restart: string;
         pull?: boolean;
+        stopGrace: string;
       },
     ) => {
       const driver = new DockerDriver();
@@ -137,6 +143,7 @@ program
         ...(o.cpus ? { cpus: o.cpus } : {}),
         restartPolicy: o.restart,
         pull: o.pull ?? false,
+        stopGracePeriod: o.stopGrace,
       });
       if (!parsed.success)
         return fail(

@@ -161,7 +161,37 @@ describe.runIf(shouldRunDockerTests())("container-runtime (real Docker engine)",
     const inspect = await driver.docker.getContainer(name).inspect();
     expect(inspect.HostConfig).toMatchObject({ Memory: 64 * 2 ** 20, NanoCpus: 500_000_000 });
 
+    const stats = await CliProcess.run(appDir, ["stats", "--json"]);
+    const mine = (
+      JSON.parse(stats.stdout.join("\n")) as Array<{
+        name: string;
+        memoryBytes: number;
+        memoryLimitBytes: number;
+      }>
+    ).find((s) => s.name === name);
+    expect(mine?.memoryLimitBytes).toBe(64 * 2 ** 20);
+    expect(mine?.memoryBytes).toBeGreaterThan(0);
+
     expect((await CliProcess.run(appDir, ["rm", "-t", "1s", name])).code).toBe(0);
+    expect(await driver.inspect(name)).toBeUndefined();
+  });
+
+  it("`run` in the foreground streams the container's output and Ctrl-C stops and removes it", async () => {
+    const name = `fg-${randomUUID().slice(0, 6)}`;
+    const cli = new CliProcess(appDir, [
+      "run",
+      "--name",
+      name,
+      "--stop-grace",
+      "1s",
+      TEST_IMAGE,
+      "sh",
+      "-c",
+      "echo ready; echo problem >&2; exec sleep 600",
+    ]);
+    await cli.line(/^ready$/);
+    await cli.line(/^problem$/, 10_000, "stderr");
+    expect(await cli.stop("SIGINT")).toBe(0);
     expect(await driver.inspect(name)).toBeUndefined();
   });
 
