@@ -175,3 +175,13 @@ export {
   readConfigFile,
   resolveConfig,
 } from "./config/layered.js";
+export {
+  generateSigningKey,
+  keyId,
+  type SignatureCheck,
+  signedBytes,
+  signManifest,
+  type TrustedKey,
+  trustedKeyFromPem,
+  verifyManifest,
+} from "./resource/signature.js";

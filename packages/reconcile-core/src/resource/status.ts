@@ -38,7 +38,7 @@ export const ResourceStatusSchema = z.discriminatedUnion("state", [
 
 export const ConditionSchema = z
   .object({
-    type: z.enum(["Ready", "Reconciling", "Degraded", "RolledBack"]),
+    type: z.enum(["Ready", "Reconciling", "Degraded", "RolledBack", "ManifestRejected"]),
     status: z.enum(["True", "False"]),
     reason: z.string(),
     message: z.string().optional(),
