@@ -1,9 +1,17 @@
 #!/usr/bin/env node
+import { readFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { createLogger } from "@org/reconcile-core";
 import { EdgeAgent } from "./agent.js";
 import { runMachines, untilSignal, validateMachines, watchMachines } from "./commands/machine.js";
-import { loadAgentConfig, printableConfig } from "./config.js";
+import {
+  type FleetOptions,
+  applyManifest,
+  keygen,
+  showFleet,
+  showStatus,
+} from "./commands/fleet.js";
+import { type AgentFlags, loadAgentConfig, printableConfig } from "./config.js";
 
 const program = new Command("edge-agent")
   .description("Converge a device on its desired state and run its autonomous machines.")
@@ -56,39 +64,101 @@ machine
     },
   );
 
+const collect = (value: string, previous: string[]) => [...previous, value];
+
 program
   .command("run")
   .description("Run the agent daemon")
   .option("-c, --config <file>", "YAML or JSON config file")
   .option("--id <id>", "agent id (EDGE_AGENT_ID)")
   .option("--nats <url>", "NATS server URL (EDGE_AGENT_NATS_URL)")
+  .option(
+    "--allowed-root <dir>",
+    "a root File resources may live under (repeatable; EDGE_AGENT_ALLOWED_ROOTS=a:b)",
+    collect,
+    [],
+  )
+  .option("--resync <duration>", "drift-check interval, e.g. 5s (EDGE_AGENT_RESYNC)")
+  .option("--manifest <file>", "take the manifest from this local file instead of NATS")
   .option("--machines-dir <dir>", "directory of machines (EDGE_AGENT_MACHINES_DIR)")
   .option("--state-dir <dir>", "agent state directory (EDGE_AGENT_STATE_DIR)")
+  .option("--metrics-port <port>", "serve Prometheus metrics (EDGE_AGENT_METRICS_PORT)")
   .option("--log-level <level>", "log level (EDGE_AGENT_LOG_LEVEL)")
   .option("--print-config", "print the resolved configuration, secrets masked, and exit")
-  .action(
-    async (options: {
-      config?: string;
-      printConfig?: boolean;
-      id?: string;
-      nats?: string;
-      machinesDir?: string;
-      stateDir?: string;
-      logLevel?: string;
-    }) => {
-      const config = await loadAgentConfig(options.config, options);
-      if (options.printConfig) {
-        process.stdout.write(`${printableConfig(config)}\n`);
-        return;
-      }
-      const log = createLogger("edge-agent", { level: config.logLevel });
-      const agent = new EdgeAgent(config, log);
-      await agent.start();
-      const signal = await untilSignal();
-      log.info({ signal }, "stopping");
-      await agent.stop();
-    },
+  .action(async (options: AgentFlags & { config?: string; printConfig?: boolean }) => {
+    const config = await loadAgentConfig(options.config, options);
+    if (options.printConfig) {
+      process.stdout.write(`${printableConfig(config)}\n`);
+      return;
+    }
+    const log = createLogger("edge-agent", { level: config.logLevel });
+    const agent = new EdgeAgent(config, log);
+    await agent.start();
+    const signal = await untilSignal();
+    log.info({ signal }, "stopping");
+    await agent.stop();
+  });
+
+const fleetOptions = (command: Command) =>
+  command
+    .addOption(
+      new Option("--nats <url>", "NATS server").env("NATS_URL").default("nats://127.0.0.1:4222"),
+    )
+    .addOption(
+      new Option("--bucket <name>", "the fleet's KV bucket")
+        .env("EDGE_AGENT_BUCKET")
+        .default("fleet"),
+    )
+    .addOption(new Option("--token <token>", "NATS token").env("NATS_TOKEN"));
+const print = (line: string) => {
+  process.stdout.write(`${line}\n`);
+};
+
+fleetOptions(
+  program
+    .command("apply")
+    .description("Publish a manifest for an agent: generation = current + 1, compare-and-set")
+    .requiredOption("--agent <id>", "the agent")
+    .requiredOption("-f, --file <file>", "manifest (YAML or JSON; its generation is assigned)")
+    .option("--sign-key <file>", "sign it with this ed25519 private key (PEM)"),
+).action(async (o: FleetOptions & { agent: string; file: string; signKey?: string }) => {
+  const text = await readFile(o.file, "utf8");
+  const signKey = o.signKey ? await readFile(o.signKey, "utf8") : undefined;
+  process.exitCode = await applyManifest(
+    o.agent,
+    text,
+    { ...o, ...(signKey ? { signKey } : {}) },
+    print,
   );
+});
+
+fleetOptions(
+  program
+    .command("status")
+    .description("One agent's status, per resource")
+    .argument("<id>")
+    .option("--json", "JSON output"),
+).action(async (id: string, o: FleetOptions & { json?: boolean }) => {
+  process.exitCode = await showStatus(id, o, print);
+});
+
+fleetOptions(
+  program
+    .command("fleet")
+    .description("One row per agent: generations, counts, heartbeat age, converged")
+    .option("--json", "JSON output"),
+).action(async (o: FleetOptions & { json?: boolean }) => {
+  process.exitCode = await showFleet(o, print);
+});
+
+program
+  .command("keygen")
+  .description("Make an ed25519 key pair for signing manifests")
+  .option("--out <dir>", "where to write NAME.key and NAME.pub", ".")
+  .option("--name <name>", "file name stem", "fleet-signing")
+  .action(async (o: { out: string; name: string }) => {
+    process.exitCode = await keygen(o.out, o.name, print);
+  });
 
 program.parseAsync().catch((err: Error) => {
   process.stderr.write(`edge-agent: ${err.message}\n`);

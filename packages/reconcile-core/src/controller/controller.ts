@@ -245,14 +245,14 @@ export class Controller {
     this.#pending.clear();
 
     for (const id of diff.unchanged) {
-      // Same spec as before: a Ready or failing resource keeps its state (and its backoff) at
-      // the new generation; one still on its way counts once its reconcile completes.
+      // Same spec: reconciled once more at the new generation (level-based; a kind may act on
+      // the generation itself), without leaving Ready. A failing resource keeps its backoff.
       const r = this.#resources.get(id)!;
       r.generation = generation;
       const { status } = r;
-      if (status.state === "Ready" || status.state === "Failed")
-        this.#setStatus(r, { ...status, generation });
+      if (status.state === "Failed") this.#setStatus(r, { ...status, generation });
       else if (status.state !== "Unknown") {
+        if (status.state === "Ready") this.#setStatus(r, { ...status, generation });
         this.#pending.add(id);
         this.#queue.add(id);
       }

@@ -1,0 +1,263 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  AgentStatusSchema,
+  decodeJson,
+  encodeJson,
+  generateSigningKey,
+  KvConflictError,
+  type KvStore,
+  parseManifest,
+  signManifest,
+} from "@org/reconcile-core";
+import { connectNats, NatsKvStore } from "@org/transport-nats";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { actualKey, desiredKey, HeartbeatSchema, heartbeatKey } from "../fleet.js";
+
+export interface FleetOptions {
+  nats: string;
+  bucket: string;
+  token?: string;
+}
+
+type Out = (line: string) => void;
+
+async function withFleet<T>(options: FleetOptions, fn: (kv: KvStore) => Promise<T>): Promise<T> {
+  const nc = await connectNats({
+    servers: options.nats,
+    name: "edge-agent cli",
+    ...(options.token ? { token: options.token } : {}),
+  });
+  try {
+    return await fn(await NatsKvStore.open(nc, options.bucket));
+  } finally {
+    await nc.drain().catch(() => undefined);
+  }
+}
+
+const GenerationOnly = z.object({ generation: z.number().int() }).loose();
+
+/** `apply --agent ID -f manifest.yaml`: generation = current + 1, written with compare-and-set (retried when another writer wins). */
+export async function applyManifest(
+  agent: string,
+  text: string,
+  options: FleetOptions & { signKey?: string },
+  out: Out,
+): Promise<number> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true });
+  } catch (err) {
+    out(`manifest is not valid YAML or JSON: ${(err as Error).message.split("\n")[0]}`);
+    return 1;
+  }
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
+    out("manifest must be a mapping with `resources`");
+    return 1;
+  }
+  return withFleet(options, async (kv) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const current = await kv.get(desiredKey(agent));
+      let generation = 0;
+      if (current) {
+        try {
+          generation = decodeJson(
+            GenerationOnly,
+            desiredKey(agent),
+            current.revision,
+            current.value,
+          ).generation;
+        } catch {
+          generation = 0;
+        }
+      }
+      const checked = parseManifest({
+        ...(raw as Record<string, unknown>),
+        generation: generation + 1,
+        signature: undefined,
+      });
+      if (!checked.ok) {
+        out(checked.error.message);
+        return 1;
+      }
+      const manifest = options.signKey
+        ? signManifest(checked.manifest, options.signKey)
+        : checked.manifest;
+      try {
+        const revision = await kv.update(
+          desiredKey(agent),
+          encodeJson(manifest),
+          current?.revision ?? 0,
+        );
+        out(
+          `applied generation ${manifest.generation} to ${agent} (revision ${revision}${manifest.signature ? `, signed by ${manifest.signature.keyId}` : ""})`,
+        );
+        return 0;
+      } catch (err) {
+        if (!(err instanceof KvConflictError)) throw err;
+      }
+    }
+    out(`another writer kept changing desired-state.${agent}; try again`);
+    return 1;
+  });
+}
+
+const age = (iso: string | undefined) =>
+  iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s` : "-";
+
+function table(rows: string[][], out: Out): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  for (const r of rows)
+    out(
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    );
+}
+
+/** `status ID`: per resource kind, id, state, since, error. */
+export async function showStatus(
+  agent: string,
+  options: FleetOptions & { json?: boolean },
+  out: Out,
+): Promise<number> {
+  return withFleet(options, async (kv) => {
+    const entry = await kv.get(actualKey(agent));
+    if (!entry) {
+      out(`no status from ${agent} yet`);
+      return 1;
+    }
+    const status = decodeJson(AgentStatusSchema, actualKey(agent), entry.revision, entry.value);
+    if (options.json) {
+      out(JSON.stringify(status, null, 2));
+      return 0;
+    }
+    out(
+      `${agent}: generation ${status.observedGeneration}/${status.manifestGeneration}  ${status.conditions.map((c) => `${c.type}=${c.status}${c.status === "True" && c.message ? ` (${c.message})` : ""}`).join("  ")}`,
+    );
+    table(
+      [
+        ["KIND", "ID", "STATE", "SINCE", "ERROR"],
+        ...Object.entries(status.resources).map(([id, r]) => [
+          r.kind,
+          id,
+          r.state,
+          r.since,
+          r.state === "Failed" ? r.error : r.state === "Unknown" ? r.reason : "",
+        ]),
+      ],
+      out,
+    );
+    return 0;
+  });
+}
+
+export interface FleetRow {
+  agent: string;
+  desiredGeneration?: number;
+  appliedGeneration?: number;
+  observedGeneration?: number;
+  ready: number;
+  failed: number;
+  heartbeatAgeSeconds?: number;
+  converged: boolean;
+}
+
+/** `fleet`: one row per agent, from the desired-state, actual-state and heartbeat keys. */
+export async function showFleet(
+  options: FleetOptions & { json?: boolean },
+  out: Out,
+): Promise<number> {
+  return withFleet(options, async (kv) => {
+    const agents = new Set<string>();
+    for (const prefix of ["desired-state", "actual-state", "heartbeat"])
+      for (const key of await kv.keys(`${prefix}.*`)) agents.add(key.slice(prefix.length + 1));
+    const rows: FleetRow[] = [];
+    for (const agent of [...agents].sort()) {
+      const [desired, actual, beat] = await Promise.all([
+        kv.get(desiredKey(agent)),
+        kv.get(actualKey(agent)),
+        kv.get(heartbeatKey(agent)),
+      ]);
+      const desiredGeneration = desired
+        ? safe(
+            () =>
+              decodeJson(GenerationOnly, desiredKey(agent), desired.revision, desired.value)
+                .generation,
+          )
+        : undefined;
+      const status = actual
+        ? safe(() => decodeJson(AgentStatusSchema, actualKey(agent), actual.revision, actual.value))
+        : undefined;
+      const heartbeat = beat
+        ? safe(() => decodeJson(HeartbeatSchema, heartbeatKey(agent), beat.revision, beat.value))
+        : undefined;
+      const states = Object.values(status?.resources ?? {});
+      const ready = status?.conditions.find((c) => c.type === "Ready")?.status === "True";
+      rows.push({
+        agent,
+        ...(desiredGeneration === undefined ? {} : { desiredGeneration }),
+        ...(status
+          ? {
+              appliedGeneration: status.manifestGeneration,
+              observedGeneration: status.observedGeneration,
+            }
+          : {}),
+        ready: states.filter((s) => s.state === "Ready").length,
+        failed: states.filter((s) => s.state === "Failed").length,
+        ...(heartbeat
+          ? { heartbeatAgeSeconds: Math.round((Date.now() - Date.parse(heartbeat.at)) / 1000) }
+          : {}),
+        converged:
+          status !== undefined &&
+          desiredGeneration !== undefined &&
+          status.observedGeneration === desiredGeneration &&
+          ready,
+      });
+    }
+    if (options.json) {
+      out(JSON.stringify(rows, null, 2));
+      return 0;
+    }
+    table(
+      [
+        ["AGENT", "DESIRED", "APPLIED", "OBSERVED", "READY", "FAILED", "HEARTBEAT", "CONVERGED"],
+        ...rows.map((r) => [
+          r.agent,
+          String(r.desiredGeneration ?? "-"),
+          String(r.appliedGeneration ?? "-"),
+          String(r.observedGeneration ?? "-"),
+          String(r.ready),
+          String(r.failed),
+          r.heartbeatAgeSeconds === undefined
+            ? "-"
+            : age(new Date(Date.now() - r.heartbeatAgeSeconds * 1000).toISOString()),
+          r.converged ? "yes" : "no",
+        ]),
+      ],
+      out,
+    );
+    return 0;
+  });
+}
+
+function safe<T>(fn: () => T): T | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+/** `keygen`: an ed25519 key pair for signing manifests. */
+export async function keygen(dir: string, name: string, out: Out): Promise<number> {
+  const key = generateSigningKey();
+  await writeFile(join(dir, `${name}.key`), key.privateKeyPem, { mode: 0o600, flag: "wx" });
+  await writeFile(join(dir, `${name}.pub`), key.publicKeyPem, { flag: "wx" });
+  out(
+    `wrote ${join(dir, `${name}.key`)} (private, keep it secret) and ${join(dir, `${name}.pub`)} (list it in trust.keys); key id ${key.keyId}`,
+  );
+  return 0;
+}

@@ -1,0 +1,160 @@
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, chown, lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { defineKind, TerminalError } from "@org/reconcile-core";
+import { z } from "zod";
+import { confinePath } from "./paths.js";
+import { gidOf, uidOf } from "./users.js";
+
+export const FileSpecSchema = z
+  .object({
+    path: z.string().startsWith("/", "the path must be absolute"),
+    content: z.string().optional().describe("Inline text"),
+    contentBase64: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]*={0,2}$/, "not base64")
+      .optional(),
+    sha256: z
+      .string()
+      .regex(/^[a-f0-9]{64}$/, "a lower-case hex SHA-256")
+      .optional()
+      .describe("Expected hash: checks the content (alone: check only)"),
+    mode: z
+      .string()
+      .regex(/^0?[0-7]{3,4}$/, "an octal mode such as 0644")
+      .default("0644"),
+    owner: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+    group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+  })
+  .strict()
+  .refine((f) => !(f.content !== undefined && f.contentBase64 !== undefined), {
+    message: "give content or contentBase64, not both",
+  })
+  .refine(
+    (f) => f.content !== undefined || f.contentBase64 !== undefined || f.sha256 !== undefined,
+    { message: "give content, contentBase64 or sha256" },
+  );
+
+export type FileSpec = z.infer<typeof FileSpecSchema>;
+
+interface ObservedFile {
+  sha256: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+}
+
+const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+
+/**
+ * The `File` kind: a file under the allowed roots with exact content (inline text or base64,
+ * size-capped) or a checked SHA-256, mode and owner. Written atomically (a temporary file in
+ * the same directory, then rename); drift is a content hash, mode or owner that differs.
+ */
+export function fileKind(options: { allowedRoots: readonly string[]; maxBytes?: number }) {
+  const maxBytes = options.maxBytes ?? 1024 * 1024;
+  const paths = new Map<string, string>();
+
+  const desiredBytes = (spec: FileSpec): Buffer | undefined => {
+    const bytes =
+      spec.content !== undefined
+        ? Buffer.from(spec.content, "utf8")
+        : spec.contentBase64 !== undefined
+          ? Buffer.from(spec.contentBase64, "base64")
+          : undefined;
+    if (bytes && bytes.length > maxBytes)
+      throw new TerminalError(`content is ${bytes.length} bytes; the limit is ${maxBytes}`);
+    if (bytes && spec.sha256 && sha256(bytes) !== spec.sha256)
+      throw new TerminalError(`content does not match the given sha256 ${spec.sha256}`);
+    return bytes;
+  };
+
+  return defineKind({
+    name: "File",
+    spec: FileSpecSchema,
+    reconciler: {
+      async observe(id): Promise<ObservedFile | undefined> {
+        const path = paths.get(id);
+        if (!path) return undefined;
+        const info = await lstat(path).catch(() => undefined);
+        if (!info?.isFile()) return undefined;
+        return {
+          sha256: sha256(await readFile(path)),
+          mode: info.mode & 0o7777,
+          uid: info.uid,
+          gid: info.gid,
+          size: info.size,
+        };
+      },
+
+      async reconcile({ id, spec }, _observed) {
+        const path = await confinePath(spec.path, options.allowedRoots);
+        const previous = paths.get(id);
+        paths.set(id, path);
+        // The observation was of the old path when the path changed: look again.
+        const info = await lstat(path).catch(() => undefined);
+        const current = info ? await readFile(path) : undefined;
+        const mode = Number.parseInt(spec.mode, 8);
+        const uid = spec.owner === undefined ? undefined : uidOf(spec.owner);
+        const gid = spec.group === undefined ? undefined : gidOf(spec.group);
+        const bytes = desiredBytes(spec);
+        const wantHash = bytes ? sha256(bytes) : spec.sha256!;
+        const details = { path, sha256: wantHash, mode: spec.mode };
+
+        if (!bytes) {
+          if (!current)
+            throw new TerminalError(
+              `${path} does not exist, and the manifest gives only its sha256 to check`,
+            );
+          if (sha256(current) !== wantHash)
+            throw new TerminalError(
+              `${path} has sha256 ${sha256(current)}, expected ${wantHash}; the manifest gives no content to restore`,
+            );
+        }
+        const contentOk = current !== undefined && sha256(current) === wantHash;
+        const modeOk = info !== undefined && (info.mode & 0o7777) === mode;
+        const ownerOk =
+          info !== undefined &&
+          (uid === undefined || info.uid === uid) &&
+          (gid === undefined || info.gid === gid);
+        if (contentOk && modeOk && ownerOk) {
+          if (previous && previous !== path) await rm(previous, { force: true });
+          return { changed: false, details };
+        }
+        if (!contentOk && bytes) {
+          await mkdir(dirname(path), { recursive: true });
+          const tmp = join(
+            dirname(path),
+            `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`,
+          );
+          try {
+            await writeFile(tmp, bytes, { mode });
+            await chmod(tmp, mode);
+            if (uid !== undefined || gid !== undefined) await chown(tmp, uid ?? -1, gid ?? -1);
+            await rename(tmp, path);
+          } finally {
+            await rm(tmp, { force: true });
+          }
+        } else {
+          await chmod(path, mode);
+          if (uid !== undefined || gid !== undefined) await chown(path, uid ?? -1, gid ?? -1);
+        }
+        if (previous && previous !== path) await rm(previous, { force: true });
+        return { changed: true, details };
+      },
+
+      async delete(id, spec) {
+        const path =
+          paths.get(id) ??
+          (spec
+            ? await confinePath(spec.path, options.allowedRoots).catch(() => undefined)
+            : undefined);
+        paths.delete(id);
+        if (!path) return;
+        const info = await lstat(path).catch(() => undefined);
+        if (info?.isFile()) await rm(path, { force: true });
+      },
+    },
+  });
+}
