@@ -59,19 +59,24 @@ export async function applyManifest(
   return withFleet(options, async (kv) => {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await kv.get(desiredKey(agent));
-      let generation = 0;
-      if (current) {
-        try {
-          generation = decodeJson(
-            GenerationOnly,
-            desiredKey(agent),
-            current.revision,
-            current.value,
-          ).generation;
-        } catch {
-          generation = 0;
-        }
-      }
+      // The next generation is above both what is desired and what the agent last took: a
+      // broken or rolled-back desired value must not make the new manifest look stale.
+      const desired = current
+        ? safe(
+            () =>
+              decodeJson(GenerationOnly, desiredKey(agent), current.revision, current.value)
+                .generation,
+          )
+        : undefined;
+      const actual = await kv.get(actualKey(agent));
+      const applied = actual
+        ? safe(
+            () =>
+              decodeJson(AgentStatusSchema, actualKey(agent), actual.revision, actual.value)
+                .manifestGeneration,
+          )
+        : undefined;
+      const generation = Math.max(desired ?? 0, applied ?? 0);
       const checked = parseManifest({
         ...(raw as Record<string, unknown>),
         generation: generation + 1,

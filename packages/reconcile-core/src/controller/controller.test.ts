@@ -409,3 +409,18 @@ describe("Controller", () => {
     expect(world.deletes).toEqual(["left-over"]);
   });
 });
+
+describe("Controller with unknown kinds", () => {
+  it("drops an unknown-kind resource that a new generation removes, and observes the generation", async () => {
+    const world = new World();
+    const controller = start(world);
+    controller.apply(manifest(1, value("a", "1"), { kind: "Gadget", id: "g", spec: {} }));
+    await controller.idle();
+    controller.apply(manifest(2, value("a", "1")));
+    await controller.idle();
+    const status = controller.status();
+    expect(Object.keys(status.resources)).toEqual(["a"]);
+    expect(status.observedGeneration).toBe(2);
+    expect(status.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
+  });
+});

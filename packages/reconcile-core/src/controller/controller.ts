@@ -312,6 +312,12 @@ export class Controller {
     }
     for (const id of diff.delete) {
       const r = this.#resources.get(id)!;
+      if (!this.#kinds.get(r.kind)) {
+        // Of a kind this agent does not know: it never created anything, so nothing to delete.
+        this.#resources.delete(id);
+        this.#counts[r.status.state]--;
+        continue;
+      }
       r.desired = undefined;
       r.blocked = false;
       r.failures = 0;
