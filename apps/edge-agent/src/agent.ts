@@ -82,11 +82,14 @@ export class EdgeAgent {
   #lastStatus?: AgentStatus;
   #heartbeat?: NodeJS.Timeout;
   #heartbeatPending = false;
+  readonly #sharedConnection: boolean;
   #fileSource?: FileStateSource<string>;
 
-  constructor(config: AgentConfig, log: Logger) {
+    /** `connection`: an existing NATS connection to use instead of connecting (several agents in one process share one). */
+  constructor(config: AgentConfig, log: Logger, options: { connection?: Promise<NatsConnection> } = {}) {
     this.config = config;
     this.#log = log;
+    this.#sharedConnection = options.connection !== undefined;
     this.#trusted = loadTrustedKeys(config.trust.keys);
     this.#cachePath = join(config.stateDir, "manifest.json");
     if (config.nats) {
@@ -96,7 +99,7 @@ export class EdgeAgent {
         { nats: describeNats(config.nats), bucket: config.bucket },
         "connecting to NATS (the agent works meanwhile)",
       );
-      this.#connection = connectNats({ name: `edge-agent ${config.id}`, ...config.nats });
+            this.#connection = options.connection ?? connectNats({ name: `edge-agent ${config.id}`, ...config.nats });
       this.#connection.then(
         (nc) => {
           this.#log.info({ server: nc.getServer() }, "connected to NATS");
@@ -213,7 +216,7 @@ export class EdgeAgent {
     await this.manager.stop();
     await this.metrics.close();
     await this.bus.close();
-    if (this.#connection) {
+    if (this.#connection && !this.#sharedConnection) {
       const nc = await Promise.race([
         this.#connection,
         new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),

@@ -1,0 +1,136 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AgentStatusSchema, createLogger, decodeJson, encodeJson, type KvStore } from "@org/reconcile-core";
+import { tempDir } from "@org/reconcile-core/testing";
+import { connectNats, NatsKvStore } from "@org/transport-nats";
+import { TestNatsServer } from "@org/transport-nats/testing";
+import { percentile, printTable, type Row } from "../../../packages/reconcile-core/bench/table.js";
+import { EdgeAgent } from "../src/agent.js";
+import { AgentConfigSchema } from "../src/config.js";
+import { actualKey, desiredKey } from "../src/fleet.js";
+
+const FILES = 5;
+const silent = createLogger("bench", { level: "silent" });
+
+function manifest(root: string, generation: number) {
+  return {
+    generation,
+    resources: Array.from({ length: FILES }, (_, i) => ({ kind: "File", id: `f${i}`, spec: { path: join(root, `f${i}.conf`), content: `generation=${generation} file=${i}\n` } })),
+  };
+}
+
+/** Starts `n` agents in this process on `connections` shared NATS connections, each with its own id and root. */
+async function startAgents(n: number, server: TestNatsServer, connections: Array<Promise<NatsConnection>>, base: string) {
+  const agents: Array<{ id: string; root: string; agent: EdgeAgent }> = [];
+  for (let i = 0; i < n; i++) {
+    const id = `bench-${n}-${i}`;
+    const root = join(base, id);
+    await mkdir(root, { recursive: true });
+    const config = AgentConfigSchema.parse({
+      id,
+      nats: { servers: server.url },
+      allowedRoots: [root],
+      stateDir: join(root, ".state"),
+      machinesDir: join(root, ".machines"),
+      docker: { enabled: false },
+      systemd: { unitDir: join(root, ".units"), systemctl: "/bin/false" },
+      resync: "5m",
+      statusInterval: "100ms",
+      heartbeatInterval: "30s",
+      logLevel: "silent",
+    });
+    const agent = new EdgeAgent(config, silent, { connection: connections[i % connections.length]! });
+    await agent.start();
+    agents.push({ id, root, agent });
+  }
+  return agents;
+}
+
+/** Publishes a new generation to every agent and times each one's Ready at it, as seen in actual-state. */
+async function rollout(kv: KvStore, agents: Array<{ id: string; root: string }>, generation: number) {
+  const watch = await kv.watch("actual-state.>");
+  const sentAt = new Map<string, number>();
+  const doneAt = new Map<string, number>();
+  const finished = (async () => {
+    for await (const entry of watch) {
+      if (entry.operation !== "PUT") continue;
+      const id = entry.key.slice("actual-state.".length);
+      const sent = sentAt.get(id);
+      if (sent === undefined || doneAt.has(id)) continue;
+      const status = decodeJson(AgentStatusSchema, entry.key, entry.revision, entry.value);
+      const ready = status.observedGeneration === generation && status.conditions.some((c) => c.type === "Ready" && c.status === "True");
+      if (ready) doneAt.set(id, performance.now() - sent);
+      if (doneAt.size === agents.length) return;
+    }
+  })();
+  const started = performance.now();
+  await Promise.all(
+    agents.map(async ({ id, root }) => {
+      sentAt.set(id, performance.now());
+      await kv.put(desiredKey(id), encodeJson(manifest(root, generation)));
+    }),
+  );
+  const timeout = new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`only ${doneAt.size}/${agents.length} agents Ready within 5 min`)), 300_000));
+  await Promise.race([finished, timeout]);
+  watch.stop();
+  return { perAgent: [...doneAt.values()].sort((a, b) => a - b), allMs: performance.now() - started };
+}
+
+export async function benchFleet(): Promise<void> {
+  const server = await TestNatsServer.start();
+  const rows: Row[] = [];
+  try {
+    const admin = await connectNats({ servers: server.url });
+    const kv = await NatsKvStore.open(admin, "fleet");
+    for (const n of [100, 1_000]) {
+      const base = await tempDir(`bench-fleet-${n}`);
+      const connections = Array.from({ length: Math.max(1, Math.round(n / 100)) }, () => connectNats({ servers: server.url }));
+      const agents = await startAgents(n, server, connections, base);
+      await rollout(kv, agents, 1); // warm-up generation: files created, consumers settled
+      const { perAgent, allMs } = await rollout(kv, agents, 2);
+      // Baseline: a KV put and the same key's watch delivery, the floor under any agent's round trip.
+      const probe = await kv.watch("bench-probe.>");
+      const probeTimes: number[] = [];
+      const probeDone = (async () => {
+        for await (const e of probe) {
+          probeTimes.push(performance.now() - Number(new TextDecoder().decode(e.value)));
+          if (probeTimes.length === 200) return;
+        }
+      })();
+      for (let i = 0; i < 200; i++) await kv.put(`bench-probe.k${i}`, new TextEncoder().encode(String(performance.now())));
+      await probeDone;
+      probe.stop();
+      probeTimes.sort((a, b) => a - b);
+      const floor = { label: "KV put -> watch delivery", value: percentile(probeTimes, 50) };
+      rows.push(
+        { metric: `${n} agents x ${FILES} files: apply -> Ready, p50`, value: percentile(perAgent, 50), unit: "ms", baseline: floor },
+        { metric: `${n} agents: apply -> Ready, p99`, value: percentile(perAgent, 99), unit: "ms", baseline: floor },
+        { metric: `${n} agents: apply -> Ready, max`, value: perAgent.at(-1)!, unit: "ms", baseline: floor },
+        { metric: `${n} agents: whole rollout`, value: allMs, unit: "ms" },
+      );
+      for (const a of agents) await a.agent.stop();
+      for (const c of connections) await (await c).close();
+    }
+    await admin.close();
+    rows.push(...(await idleAgent(server)));
+  } finally {
+    await server.stop();
+  }
+  printTable("edge-agent: fleet rollouts on one real nats-server (agents in one process)", rows);
+}
+
+/** One agent with 20 File resources and 10 machines, idle: RSS and CPU over 20 s. */
+async function idleAgent(server: TestNatsServer): Promise<Row[]> {
+  const { fork } = await import("node:child_process");
+  const child = fork(new URL("./idle-agent.ts", import.meta.url).pathname, [server.url], { execArgv: ["--import", "tsx", "--conditions=source"], stdio: "inherit" });
+  const result = await new Promise<{ rssBytes: number; cpuShare: number; baselineRss: number }>((resolve, reject) => {
+    child.once("message", (m) => resolve(m as { rssBytes: number; cpuShare: number; baselineRss: number }));
+    child.once("exit", (code) => reject(new Error(`idle agent exited ${code}`)));
+  });
+  child.kill();
+  return [
+    { metric: "idle agent (20 files, 10 machines): RSS", value: result.rssBytes / 2 ** 20, unit: "MiB", baseline: { label: "a bare Node process", value: result.baselineRss / 2 ** 20 } },
+    { metric: "idle agent: CPU share of one core", value: result.cpuShare * 100, unit: "%" },
+  ];
+}
