@@ -1,7 +1,13 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AgentStatusSchema, createLogger, decodeJson, encodeJson, type KvStore } from "@org/reconcile-core";
+import {
+  AgentStatusSchema,
+  createLogger,
+  decodeJson,
+  encodeJson,
+  type KvStore,
+} from "@org/reconcile-core";
 import { tempDir } from "@org/reconcile-core/testing";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { TestNatsServer } from "@org/transport-nats/testing";
@@ -16,12 +22,21 @@ const silent = createLogger("bench", { level: "silent" });
 function manifest(root: string, generation: number) {
   return {
     generation,
-    resources: Array.from({ length: FILES }, (_, i) => ({ kind: "File", id: `f${i}`, spec: { path: join(root, `f${i}.conf`), content: `generation=${generation} file=${i}\n` } })),
+    resources: Array.from({ length: FILES }, (_, i) => ({
+      kind: "File",
+      id: `f${i}`,
+      spec: { path: join(root, `f${i}.conf`), content: `generation=${generation} file=${i}\n` },
+    })),
   };
 }
 
 /** Starts `n` agents in this process on `connections` shared NATS connections, each with its own id and root. */
-async function startAgents(n: number, server: TestNatsServer, connections: Array<Promise<NatsConnection>>, base: string) {
+async function startAgents(
+  n: number,
+  server: TestNatsServer,
+  connections: Array<Promise<NatsConnection>>,
+  base: string,
+) {
   const agents: Array<{ id: string; root: string; agent: EdgeAgent }> = [];
   for (let i = 0; i < n; i++) {
     const id = `bench-${n}-${i}`;
@@ -40,7 +55,9 @@ async function startAgents(n: number, server: TestNatsServer, connections: Array
       heartbeatInterval: "30s",
       logLevel: "silent",
     });
-    const agent = new EdgeAgent(config, silent, { connection: connections[i % connections.length]! });
+    const agent = new EdgeAgent(config, silent, {
+      connection: connections[i % connections.length]!,
+    });
     await agent.start();
     agents.push({ id, root, agent });
   }
@@ -48,7 +65,11 @@ async function startAgents(n: number, server: TestNatsServer, connections: Array
 }
 
 /** Publishes a new generation to every agent and times each one's Ready at it, as seen in actual-state. */
-async function rollout(kv: KvStore, agents: Array<{ id: string; root: string }>, generation: number) {
+async function rollout(
+  kv: KvStore,
+  agents: Array<{ id: string; root: string }>,
+  generation: number,
+) {
   const watch = await kv.watch("actual-state.>");
   const sentAt = new Map<string, number>();
   const doneAt = new Map<string, number>();
@@ -59,7 +80,9 @@ async function rollout(kv: KvStore, agents: Array<{ id: string; root: string }>,
       const sent = sentAt.get(id);
       if (sent === undefined || doneAt.has(id)) continue;
       const status = decodeJson(AgentStatusSchema, entry.key, entry.revision, entry.value);
-      const ready = status.observedGeneration === generation && status.conditions.some((c) => c.type === "Ready" && c.status === "True");
+      const ready =
+        status.observedGeneration === generation &&
+        status.conditions.some((c) => c.type === "Ready" && c.status === "True");
       if (ready) doneAt.set(id, performance.now() - sent);
       if (doneAt.size === agents.length) return;
     }
@@ -71,10 +94,18 @@ async function rollout(kv: KvStore, agents: Array<{ id: string; root: string }>,
       await kv.put(desiredKey(id), encodeJson(manifest(root, generation)));
     }),
   );
-  const timeout = new Promise<void>((_, reject) => setTimeout(() => reject(new Error(`only ${doneAt.size}/${agents.length} agents Ready within 5 min`)), 300_000));
+  const timeout = new Promise<void>((_, reject) =>
+    setTimeout(
+      () => reject(new Error(`only ${doneAt.size}/${agents.length} agents Ready within 5 min`)),
+      300_000,
+    ),
+  );
   await Promise.race([finished, timeout]);
   watch.stop();
-  return { perAgent: [...doneAt.values()].sort((a, b) => a - b), allMs: performance.now() - started };
+  return {
+    perAgent: [...doneAt.values()].sort((a, b) => a - b),
+    allMs: performance.now() - started,
+  };
 }
 
 export async function benchFleet(): Promise<void> {
@@ -86,14 +117,31 @@ export async function benchFleet(): Promise<void> {
     const floor = { label: "KV put -> watch delivery, idle server", value: await kvFloor(kv) };
     for (const n of [100, 1_000]) {
       const base = await tempDir(`bench-fleet-${n}`);
-      const connections = Array.from({ length: Math.max(1, Math.round(n / 100)) }, () => connectNats({ servers: server.url }));
+      const connections = Array.from({ length: Math.max(1, Math.round(n / 100)) }, () =>
+        connectNats({ servers: server.url }),
+      );
       const agents = await startAgents(n, server, connections, base);
       await rollout(kv, agents, 1); // warm-up generation: files created, consumers settled
       const { perAgent, allMs } = await rollout(kv, agents, 2);
       rows.push(
-        { metric: `${n} agents x ${FILES} files: apply -> Ready, p50`, value: percentile(perAgent, 50), unit: "ms", baseline: floor },
-        { metric: `${n} agents: apply -> Ready, p99`, value: percentile(perAgent, 99), unit: "ms", baseline: floor },
-        { metric: `${n} agents: apply -> Ready, max`, value: perAgent.at(-1)!, unit: "ms", baseline: floor },
+        {
+          metric: `${n} agents x ${FILES} files: apply -> Ready, p50`,
+          value: percentile(perAgent, 50),
+          unit: "ms",
+          baseline: floor,
+        },
+        {
+          metric: `${n} agents: apply -> Ready, p99`,
+          value: percentile(perAgent, 99),
+          unit: "ms",
+          baseline: floor,
+        },
+        {
+          metric: `${n} agents: apply -> Ready, max`,
+          value: perAgent.at(-1)!,
+          unit: "ms",
+          baseline: floor,
+        },
         { metric: `${n} agents: whole rollout`, value: allMs, unit: "ms" },
       );
       for (const a of agents) await a.agent.stop();
@@ -118,23 +166,39 @@ async function kvFloor(kv: KvStore): Promise<number> {
       if (times.length === 200) return;
     }
   })();
-  for (let i = 0; i < 200; i++) await kv.put(`bench-probe.k${i}`, new TextEncoder().encode(String(performance.now())));
+  for (let i = 0; i < 200; i++)
+    await kv.put(`bench-probe.k${i}`, new TextEncoder().encode(String(performance.now())));
   await done;
   probe.stop();
-  return percentile(times.sort((a, b) => a - b), 50);
+  return percentile(
+    times.sort((a, b) => a - b),
+    50,
+  );
 }
 
 /** One agent with 20 File resources and 10 machines, idle: RSS and CPU over 20 s. */
 async function idleAgent(server: TestNatsServer): Promise<Row[]> {
   const { fork } = await import("node:child_process");
-  const child = fork(new URL("./idle-agent.ts", import.meta.url).pathname, [server.url], { execArgv: ["--import", "tsx", "--conditions=source"], stdio: "inherit" });
-  const result = await new Promise<{ rssBytes: number; cpuShare: number; baselineRss: number }>((resolve, reject) => {
-    child.once("message", (m) => resolve(m as { rssBytes: number; cpuShare: number; baselineRss: number }));
-    child.once("exit", (code) => reject(new Error(`idle agent exited ${code}`)));
+  const child = fork(new URL("./idle-agent.ts", import.meta.url).pathname, [server.url], {
+    execArgv: ["--import", "tsx", "--conditions=source"],
+    stdio: "inherit",
   });
+  const result = await new Promise<{ rssBytes: number; cpuShare: number; baselineRss: number }>(
+    (resolve, reject) => {
+      child.once("message", (m) =>
+        resolve(m as { rssBytes: number; cpuShare: number; baselineRss: number }),
+      );
+      child.once("exit", (code) => reject(new Error(`idle agent exited ${code}`)));
+    },
+  );
   child.kill();
   return [
-    { metric: "idle agent (20 files, 10 machines): RSS", value: result.rssBytes / 2 ** 20, unit: "MiB", baseline: { label: "a bare Node process", value: result.baselineRss / 2 ** 20 } },
+    {
+      metric: "idle agent (20 files, 10 machines): RSS",
+      value: result.rssBytes / 2 ** 20,
+      unit: "MiB",
+      baseline: { label: "a bare Node process", value: result.baselineRss / 2 ** 20 },
+    },
     { metric: "idle agent: CPU share of one core", value: result.cpuShare * 100, unit: "%" },
   ];
 }

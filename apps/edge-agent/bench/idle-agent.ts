@@ -36,15 +36,35 @@ const nc = await connectNats({ servers: url });
 const kv = await NatsKvStore.open(nc, "fleet");
 await kv.put(
   desiredKey("idle"),
-  encodeJson({ generation: 1, resources: Array.from({ length: 20 }, (_, i) => ({ kind: "File", id: `f${i}`, spec: { path: join(root, `f${i}`), content: `file ${i}\n` } })) }),
+  encodeJson({
+    generation: 1,
+    resources: Array.from({ length: 20 }, (_, i) => ({
+      kind: "File",
+      id: `f${i}`,
+      spec: { path: join(root, `f${i}`), content: `file ${i}\n` },
+    })),
+  }),
 );
-await until(() => agent.status(), (s) => s.observedGeneration === 1, 30_000);
+await until(
+  () => agent.status(),
+  (s) => s.observedGeneration === 1,
+  30_000,
+);
 await new Promise((r) => setTimeout(r, 5_000)); // settle
 const cpu = process.cpuUsage();
 const started = performance.now();
 await new Promise((r) => setTimeout(r, 20_000));
 const used = process.cpuUsage(cpu);
 const rssBytes = process.memoryUsage().rss;
-const baselineRss = Number(execFileSync(process.execPath, ["-e", "process.stdout.write(String(process.memoryUsage().rss))"]).toString());
-process.send!({ rssBytes, cpuShare: (used.user + used.system) / 1000 / (performance.now() - started), baselineRss });
+const baselineRss = Number(
+  execFileSync(process.execPath, [
+    "-e",
+    "process.stdout.write(String(process.memoryUsage().rss))",
+  ]).toString(),
+);
+process.send!({
+  rssBytes,
+  cpuShare: (used.user + used.system) / 1000 / (performance.now() - started),
+  baselineRss,
+});
 await writeFile(join(dir, "done"), "");

@@ -7,8 +7,11 @@ const suites: Record<string, () => Promise<void>> = { machines: benchMachines, f
 const wanted = process.argv.slice(2);
 for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
   const suite = suites[name];
-  if (!suite) throw new Error(`unknown bench suite '${name}'; known: ${Object.keys(suites).join(", ")}`);
+  if (!suite)
+    throw new Error(`unknown bench suite '${name}'; known: ${Object.keys(suites).join(", ")}`);
   await suite();
 }
-console.log(`\n${new Date().toISOString()} node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "unknown cpu"}`);
+console.log(
+  `\n${new Date().toISOString()} node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "unknown cpu"}`,
+);
 process.exit(0);

@@ -85,8 +85,12 @@ export class EdgeAgent {
   readonly #sharedConnection: boolean;
   #fileSource?: FileStateSource<string>;
 
-    /** `connection`: an existing NATS connection to use instead of connecting (several agents in one process share one). */
-  constructor(config: AgentConfig, log: Logger, options: { connection?: Promise<NatsConnection> } = {}) {
+  /** `connection`: an existing NATS connection to use instead of connecting (several agents in one process share one). */
+  constructor(
+    config: AgentConfig,
+    log: Logger,
+    options: { connection?: Promise<NatsConnection> } = {},
+  ) {
     this.config = config;
     this.#log = log;
     this.#sharedConnection = options.connection !== undefined;
@@ -99,7 +103,8 @@ export class EdgeAgent {
         { nats: describeNats(config.nats), bucket: config.bucket },
         "connecting to NATS (the agent works meanwhile)",
       );
-            this.#connection = options.connection ?? connectNats({ name: `edge-agent ${config.id}`, ...config.nats });
+      this.#connection =
+        options.connection ?? connectNats({ name: `edge-agent ${config.id}`, ...config.nats });
       this.#connection.then(
         (nc) => {
           this.#log.info({ server: nc.getServer() }, "connected to NATS");
