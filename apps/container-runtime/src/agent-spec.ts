@@ -1,8 +1,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ContainerSpec, ContainerSpecSchema, RestartPolicySchema } from "@org/docker";
-import { DurationSchema, formatIssues, type Manifest, ResourceIdSchema } from "@org/reconcile-core";
-import { parse as parseYaml } from "yaml";
+import {
+  DurationSchema,
+  decodeYaml,
+  formatIssues,
+  type Manifest,
+  ResourceIdSchema,
+} from "@org/reconcile-core";
 import { z } from "zod";
 
 const Name = z
@@ -200,16 +205,9 @@ export function parseAgentSpec(value: unknown): AgentSpecResult {
 }
 
 export function parseAgentSpecText(text: string): AgentSpecResult {
-  let value: unknown;
-  try {
-    value = parseYaml(text, { uniqueKeys: true });
-  } catch (err) {
-    return {
-      ok: false,
-      error: `agent spec is not valid YAML: ${(err as Error).message.split("\n")[0]}`,
-    };
-  }
-  return parseAgentSpec(value);
+  const decoded = decodeYaml(text);
+  if (!decoded.ok) return { ok: false, error: `agent spec is not valid YAML: ${decoded.message}` };
+  return parseAgentSpec(decoded.value);
 }
 
 export interface EnvironmentSources {

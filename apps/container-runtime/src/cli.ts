@@ -47,14 +47,31 @@ async function loadAgent(file: string): Promise<{ agent: AgentSpec; ignored: str
   return result;
 }
 
+/** Containers of the supervisor and of `run`. */
+async function managedContainers(driver: DockerDriver): Promise<ObservedContainer[]> {
+  return [
+    ...(await driver.list({ [LABEL_OWNER]: "container-runtime" })),
+    ...(await driver.list({ [LABEL_OWNER]: CLI_OWNER })),
+  ];
+}
+
+/** An in-process supervisor on the state directory, for `apply` and `delete` when none is running. */
+async function localSupervisor(stateDir: string): Promise<Supervisor> {
+  const log = createLogger("container-runtime", { level: "warn" }, process.stderr);
+  const supervisor = new Supervisor({
+    stateDir,
+    strategy: await detectStrategy(new DockerDriver()),
+    log,
+  });
+  await supervisor.start();
+  return supervisor;
+}
+
 /** A container by name, name of a replica, or id prefix, among the ones this tool manages. */
 async function findContainer(driver: DockerDriver, ref: string): Promise<ObservedContainer> {
   const direct = await driver.inspect(ref);
   if (direct) return direct;
-  const all = [
-    ...(await driver.list({ [LABEL_OWNER]: "container-runtime" })),
-    ...(await driver.list({ [LABEL_OWNER]: CLI_OWNER })),
-  ];
+  const all = await managedContainers(driver);
   const found = all.find((c) => c.name === ref || c.id.startsWith(ref));
   return found ?? fail(`no container named ${ref}`);
 }
@@ -189,10 +206,7 @@ program
   .option("--json", "JSON output")
   .action(async (o: { json?: boolean }) => {
     const driver = new DockerDriver();
-    const all = [
-      ...(await driver.list({ [LABEL_OWNER]: "container-runtime" })),
-      ...(await driver.list({ [LABEL_OWNER]: CLI_OWNER })),
-    ];
+    const all = await managedContainers(driver);
     if (o.json) return out(JSON.stringify(all, null, 2));
     table([
       ["NAME", "ID", "IMAGE", "STATE", "PORTS", "AGENT"],
@@ -267,10 +281,7 @@ program
   .option("--json", "JSON output")
   .action(async (o: { json?: boolean }) => {
     const driver = new DockerDriver();
-    const running = [
-      ...(await driver.list({ [LABEL_OWNER]: "container-runtime" })),
-      ...(await driver.list({ [LABEL_OWNER]: CLI_OWNER })),
-    ].filter((c) => c.state === "running");
+    const running = (await managedContainers(driver)).filter((c) => c.state === "running");
     const stats = await Promise.all(
       running.map(async (c) => ({ name: c.name, ...(await driver.stats(c.id)) })),
     );
@@ -346,13 +357,7 @@ program
         await new Promise((res) => setTimeout(res, 250));
       }
     }
-    const log = createLogger("container-runtime", { level: "warn" }, process.stderr);
-    const supervisor = new Supervisor({
-      stateDir: o.stateDir,
-      strategy: await detectStrategy(new DockerDriver()),
-      log,
-    });
-    await supervisor.start();
+    const supervisor = await localSupervisor(o.stateDir);
     await supervisor.apply(agent);
     const result = await supervisor.waitReady(name, timeoutMs, (s) =>
       progress(
@@ -384,13 +389,7 @@ program
       if (!r.ok) return fail(`supervisor answered ${r.status}`);
       return out(`deleted ${name}`);
     }
-    const log = createLogger("container-runtime", { level: "warn" }, process.stderr);
-    const supervisor = new Supervisor({
-      stateDir: o.stateDir,
-      strategy: await detectStrategy(new DockerDriver()),
-      log,
-    });
-    await supervisor.start();
+    const supervisor = await localSupervisor(o.stateDir);
     const deleted = await supervisor.delete(name);
     await supervisor.controller.idle();
     await supervisor.stop();

@@ -1,19 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { silentLogger } from "@org/reconcile-core";
+import { processAlive as alive, silentLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseAgentSpec } from "../src/agent-spec.js";
 import { Supervisor } from "../src/supervisor.js";
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const supervisors: Supervisor[] = [];
 afterEach(async () => {
   for (const s of supervisors.splice(0)) await s.stop();

@@ -14,7 +14,7 @@ import { TestNatsServer } from "@org/transport-nats/testing";
 import { percentile, printTable, type Row } from "../../../packages/reconcile-core/bench/table.js";
 import { EdgeAgent } from "../src/agent.js";
 import { AgentConfigSchema } from "../src/config.js";
-import { actualKey, desiredKey } from "../src/fleet.js";
+import { desiredKey } from "../src/fleet.js";
 
 const FILES = 5;
 const silent = createLogger("bench", { level: "silent" });

@@ -9,6 +9,7 @@ import {
   type AnyResourceKind,
   builtinWatchers,
   Controller,
+  decodeYaml,
   durationMs,
   type EventBus,
   encodeJson,
@@ -25,7 +26,6 @@ import {
   verifyManifest,
 } from "@org/reconcile-core";
 import { connectNats, describeNats, NatsEventBus, NatsKvStore } from "@org/transport-nats";
-import { parse as parseYaml } from "yaml";
 import type { AgentConfig } from "./config.js";
 import { DeferredKvStore } from "./deferred-kv.js";
 import { actualKey, desiredKey, type Heartbeat, heartbeatKey } from "./fleet.js";
@@ -250,16 +250,13 @@ export class EdgeAgent {
   }
 
   async receiveText(text: string, origin: string): Promise<void> {
-    let raw: unknown;
-    try {
-      raw = parseYaml(text, { uniqueKeys: true });
-    } catch (err) {
+    const decoded = decodeYaml(text);
+    if (!decoded.ok)
       return this.#reject(
         "InvalidManifest",
-        `${origin}: not valid YAML or JSON: ${(err as Error).message.split("\n")[0]}`,
+        `${origin}: not valid YAML or JSON: ${decoded.message}`,
       );
-    }
-    return this.receive(raw, origin);
+    return this.receive(decoded.value, origin);
   }
 
   /** Checks a manifest (shape, signature, generation) and applies it; a refusal is reported in the status. */

@@ -290,15 +290,7 @@ export class DockerDriver {
     lines(stdout, (text) => onLine({ stream: "stdout", text }));
     lines(stderr, (text) => onLine({ stream: "stderr", text }));
     this.docker.modem.demuxStream(stream, stdout, stderr);
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        stream.destroy();
-        resolve();
-      };
-      stream.on("end", done);
-      stream.on("error", done);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    await untilEnded(stream, signal);
   }
 
   /** CPU (% of one core) and memory, from one stats sample. */
@@ -401,15 +393,7 @@ export class DockerDriver {
         }
       }
     });
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        stream.destroy();
-        resolve();
-      };
-      stream.on("end", done);
-      stream.on("error", done);
-      signal.addEventListener("abort", done, { once: true });
-    });
+    await untilEnded(stream, signal);
   }
 
   /** Runs an engine call, turning a refused or missing socket into `DaemonUnreachableError`. */
@@ -535,6 +519,19 @@ export function demuxBuffer(buffer: Buffer): { stdout: string; stderr: string } 
     offset += 8 + size;
   }
   return { stdout, stderr };
+}
+
+/** Resolves when `stream` ends or fails, or `signal` aborts (then the stream is destroyed). */
+function untilEnded(stream: Readable, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      stream.destroy();
+      resolve();
+    };
+    stream.on("end", done);
+    stream.on("error", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 function lines(stream: PassThrough, onLine: (text: string) => void): void {

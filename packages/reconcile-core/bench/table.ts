@@ -30,3 +30,18 @@ export function percentile(sorted: number[], p: number): number {
   const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[index]!;
 }
+
+/** Runs the suites named on the command line (all by default) and prints the machine. */
+export async function runSuites(suites: Record<string, () => Promise<void>>): Promise<void> {
+  const { cpus } = await import("node:os");
+  const wanted = process.argv.slice(2);
+  for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+    const suite = suites[name];
+    if (!suite)
+      throw new Error(`unknown bench suite '${name}'; known: ${Object.keys(suites).join(", ")}`);
+    await suite();
+  }
+  console.log(
+    `\n${new Date().toISOString()} node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? "unknown cpu"}`,
+  );
+}

@@ -185,3 +185,11 @@ export {
   trustedKeyFromPem,
   verifyManifest,
 } from "./resource/signature.js";
+export { type Decoded, decodeYaml } from "./util/yaml.js";
+export {
+  processAlive,
+  processStartTicks,
+  spawnSupervised,
+  stopProcessGroup,
+  supervisedState,
+} from "./util/process.js";

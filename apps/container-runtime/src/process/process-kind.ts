@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdir, open, readdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { commandArgv, HealthCheckSchema, RestartPolicySchema } from "@org/docker";
@@ -9,7 +9,12 @@ import {
   DurationSchema,
   defineKind,
   durationMs,
+  processAlive,
+  processStartTicks,
   RetryAfterError,
+  spawnSupervised,
+  stopProcessGroup,
+  supervisedState,
 } from "@org/reconcile-core";
 import { z } from "zod";
 import { atomicWrite } from "../agent-store.js";
@@ -34,34 +39,22 @@ interface ProcessRecord {
   startedAt: number;
   /** Kernel start time of the pid, so a reused pid is not mistaken for ours. */
   bootTicks: string;
-  exitCode?: number;
-  finishedAt?: number;
 }
 
 export interface ObservedProcess extends ProcessRecord {
   running: boolean;
-}
-
-async function startTicks(pid: number): Promise<string | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-  return stat?.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  /** When it is not running: its exit code (137 when it left none: killed). */
+  exitCode?: number;
+  finishedAt?: number;
 }
 
 /**
  * The process strategy, for machines without Docker: each resource is a local process started
- * detached, its stdout and stderr appended to `<dir>/<id>.out` and `.err`, its pid and spec hash
- * recorded in `<dir>/<id>.json`, so a restarted supervisor adopts it (the pid's kernel start
- * time guards against pid reuse). Restarts follow the policy with a crash-loop backoff; health
- * checks (http, tcp, command, file) run on the host.
+ * detached under a wrapper that records its pid and exit code (`spawnSupervised`), its stdout
+ * and stderr appended to `<dir>/<id>.out` and `.err`, its spec hash in `<dir>/<id>.json`; so a
+ * restarted supervisor adopts it (the pid's kernel start time guards against pid reuse) and
+ * knows how it ended. Restarts follow the policy with a crash-loop backoff; health checks
+ * (http, tcp, command, file) run on the host.
  */
 export function processKind(options: { dir: string; minRunMs?: number }) {
   const dir = options.dir;
@@ -70,12 +63,11 @@ export function processKind(options: { dir: string; minRunMs?: number }) {
     string,
     { crashes: number; waitedFor?: number; healthFailures: number; lastProbe: number }
   >();
-  const recordPath = (id: string) => join(dir, `${id}.json`);
-  const children = new Map<string, Promise<number | null>>();
+  const base = (id: string) => join(dir, id);
 
   const read = async (id: string): Promise<ProcessRecord | undefined> => {
     try {
-      return JSON.parse(await readFile(recordPath(id), "utf8")) as ProcessRecord;
+      return JSON.parse(await readFile(`${base(id)}.json`, "utf8")) as ProcessRecord;
     } catch {
       return undefined;
     }
@@ -83,60 +75,27 @@ export function processKind(options: { dir: string; minRunMs?: number }) {
 
   const launch = async (id: string, spec: ProcessSpec, hash: string): Promise<ProcessRecord> => {
     await mkdir(dir, { recursive: true });
-    const out = await open(join(dir, `${id}.out`), "a");
-    const err = await open(join(dir, `${id}.err`), "a");
-    const child = spawn(spec.command[0]!, spec.command.slice(1), {
+    const pid = await spawnSupervised(spec.command, {
+      base: base(id),
       cwd: spec.cwd ?? dir,
       env: { ...process.env, ...spec.env },
-      stdio: ["ignore", out.fd, err.fd],
-      detached: true,
+      stdout: `${base(id)}.out`,
+      stderr: `${base(id)}.err`,
+      append: true,
     });
-    // Listen before awaiting anything: "spawn" and "error" fire on the next tick.
-    const started = new Promise<Error | undefined>((resolve) => {
-      child.once("error", resolve);
-      child.once("spawn", () => resolve(undefined));
-    });
-    await Promise.all([out.close(), err.close()]);
-    const failed = await started;
-    if (failed)
-      throw new Error(
-        `cannot start ${spec.command[0]}: ${(failed as NodeJS.ErrnoException).code ?? failed.message}`,
-      );
     const record: ProcessRecord = {
-      pid: child.pid!,
+      pid,
       hash,
       startedAt: Date.now(),
-      bootTicks: (await startTicks(child.pid!)) ?? "",
+      bootTicks: (await processStartTicks(pid)) ?? "",
     };
-    children.set(
-      id,
-      new Promise((resolve) =>
-        child.once("exit", async (code) => {
-          const current = await read(id);
-          if (current?.pid === record.pid)
-            await atomicWrite(
-              recordPath(id),
-              JSON.stringify({ ...current, exitCode: code ?? 137, finishedAt: Date.now() }),
-            );
-          resolve(code);
-        }),
-      ),
-    );
-    child.unref();
-    await atomicWrite(recordPath(id), JSON.stringify(record));
+    await atomicWrite(`${base(id)}.json`, JSON.stringify(record));
     return record;
   };
 
-  const stopProcess = async (record: ProcessRecord, graceMs: number) => {
-    if (!alive(record.pid) || (await startTicks(record.pid)) !== record.bootTicks) return;
-    try {
-      process.kill(-record.pid, "SIGTERM");
-    } catch {
-      return;
-    }
-    const end = Date.now() + graceMs;
-    while (alive(record.pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
-    if (alive(record.pid)) process.kill(-record.pid, "SIGKILL");
+  const stop = async (record: ProcessRecord, graceMs: number) => {
+    if (processAlive(record.pid) && (await processStartTicks(record.pid)) === record.bootTicks)
+      await stopProcessGroup(record.pid, graceMs);
   };
 
   const probe = async (spec: ProcessSpec): Promise<boolean> => {
@@ -190,22 +149,27 @@ export function processKind(options: { dir: string; minRunMs?: number }) {
         const record = await read(id);
         if (!record) return undefined;
         const running =
-          record.exitCode === undefined &&
-          alive(record.pid) &&
-          (await startTicks(record.pid)) === record.bootTicks;
-        return { ...record, running };
+          processAlive(record.pid) && (await processStartTicks(record.pid)) === record.bootTicks;
+        if (running) return { ...record, running };
+        const ended = await supervisedState(base(id));
+        const finishedAt = await stat(`${base(id)}.exit`).then(
+          (s) => s.mtimeMs,
+          () => Date.now(),
+        );
+        return { ...record, running, exitCode: ended.exitCode ?? 137, finishedAt };
       },
+
       async reconcile({ id, spec }, observed) {
         const hash = canonicalHash(spec);
         const t = crash.get(id) ?? { crashes: 0, healthFailures: 0, lastProbe: 0 };
         crash.set(id, t);
         const details = (r: ProcessRecord, extra: Record<string, unknown> = {}) => ({
           pid: r.pid,
-          logs: join(dir, `${id}.{out,err}`),
+          logs: `${base(id)}.{out,err}`,
           ...extra,
         });
         if (!observed || observed.hash !== hash) {
-          if (observed) await stopProcess(observed, durationMs(spec.stopGracePeriod));
+          if (observed) await stop(observed, durationMs(spec.stopGracePeriod));
           t.healthFailures = 0;
           return { changed: true, details: details(await launch(id, spec, hash)) };
         }
@@ -247,7 +211,7 @@ export function processKind(options: { dir: string; minRunMs?: number }) {
               : t.healthFailures + 1;
         }
         if (t.healthFailures >= check.retries) {
-          await stopProcess(observed, durationMs(spec.stopGracePeriod));
+          await stop(observed, durationMs(spec.stopGracePeriod));
           t.healthFailures = 0;
           return {
             changed: true,
@@ -263,12 +227,14 @@ export function processKind(options: { dir: string; minRunMs?: number }) {
           requeueAfterMs: intervalMs,
         };
       },
+
       async delete(id, spec) {
         const record = await read(id);
-        if (record) await stopProcess(record, spec ? durationMs(spec.stopGracePeriod) : 10_000);
-        await rm(recordPath(id), { force: true });
+        if (record) await stop(record, spec ? durationMs(spec.stopGracePeriod) : 10_000);
+        for (const ext of ["json", "pid", "exit"]) await rm(`${base(id)}.${ext}`, { force: true });
         crash.delete(id);
       },
+
       async list() {
         const files = await readdir(dir).catch(() => [] as string[]);
         return files.filter((f) => f.endsWith(".json")).map((f) => f.slice(0, -".json".length));

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   AgentStatusSchema,
   decodeJson,
+  decodeYaml,
   encodeJson,
   generateSigningKey,
   KvConflictError,
@@ -11,7 +12,6 @@ import {
   signManifest,
 } from "@org/reconcile-core";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { actualKey, desiredKey, HeartbeatSchema, heartbeatKey } from "../fleet.js";
 
@@ -45,13 +45,12 @@ export async function applyManifest(
   options: FleetOptions & { signKey?: string },
   out: Out,
 ): Promise<number> {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { uniqueKeys: true });
-  } catch (err) {
-    out(`manifest is not valid YAML or JSON: ${(err as Error).message.split("\n")[0]}`);
+  const decoded = decodeYaml(text);
+  if (!decoded.ok) {
+    out(`manifest is not valid YAML or JSON: ${decoded.message}`);
     return 1;
   }
+  const raw = decoded.value;
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
     out("manifest must be a mapping with `resources`");
     return 1;

@@ -1,13 +1,16 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   DurationSchema,
   defineKind,
   durationMs,
   type Logger,
+  processAlive,
   silentLogger,
+  spawnSupervised,
+  stopProcessGroup,
+  supervisedState,
   TerminalError,
 } from "@org/reconcile-core";
 import { z } from "zod";
@@ -43,15 +46,6 @@ interface ExecutionRecord {
 
 export const OUTPUT_IN_STATUS = 4096;
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /**
  * The `Script` kind, the audited escape hatch. Refused unless the agent allows scripts. A
  * script runs when its content (or, with `runOn: generation`, the generation) asks for it,
@@ -83,29 +77,26 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
       .subarray(0, OUTPUT_IN_STATUS)
       .toString("utf8");
 
-  /** Waits for the wrapper's exit file or the pid's death, up to `timeoutMs`. */
+  /** Waits until the script's wrapper wrote its exit code, or its process is gone, up to `timeoutMs`. */
   async function waitFor(
     dir: string,
-    pid: number | undefined,
     timeoutMs: number,
   ): Promise<{ exitCode?: number; timedOut: boolean }> {
     const end = Date.now() + timeoutMs;
+    const run = join(dir, "run");
     for (;;) {
-      const exit = await readFile(join(dir, "exit"), "utf8").catch(() => undefined);
-      if (exit !== undefined && exit.trim() !== "")
-        return { exitCode: Number(exit.trim()), timedOut: false };
-      if (pid === undefined || !alive(pid)) {
-        // Gone without an exit file: give a just-finished wrapper a moment to write it.
+      const { pid, exitCode } = await supervisedState(run);
+      if (exitCode !== undefined) return { exitCode, timedOut: false };
+      if (pid === undefined || !processAlive(pid)) {
+        // Gone without an exit code: give a wrapper that just finished a moment to write it.
         await new Promise((r) => setTimeout(r, 50));
-        const late = await readFile(join(dir, "exit"), "utf8").catch(() => undefined);
-        return late ? { exitCode: Number(late.trim()), timedOut: false } : { timedOut: false };
+        const late = await supervisedState(run);
+        return late.exitCode !== undefined
+          ? { exitCode: late.exitCode, timedOut: false }
+          : { timedOut: false };
       }
       if (Date.now() > end) {
-        try {
-          process.kill(-pid, "SIGKILL");
-        } catch {
-          // Already gone.
-        }
+        await stopProcessGroup(pid, 0);
         return { timedOut: true };
       }
       await new Promise((r) => setTimeout(r, 50));
@@ -163,10 +154,8 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
         if (observed && observed.key === key) {
           if (observed.status !== "running") return outcome(dir, observed);
           // Started by an earlier run of the agent: adopt it, wait for it, never start it twice.
-          const pid =
-            Number((await readFile(join(dir, "pid"), "utf8").catch(() => "")).trim()) || undefined;
           const elapsed = Date.now() - Date.parse(observed.startedAt);
-          const result = await waitFor(dir, pid, Math.max(0, timeoutMs - elapsed));
+          const result = await waitFor(dir, Math.max(0, timeoutMs - elapsed));
           if (result.exitCode !== undefined || result.timedOut)
             return outcome(dir, await finish(dir, observed, result, spec.timeout));
           log.warn(
@@ -189,37 +178,26 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
           { resource: id, sha256: key.slice(0, 12), generation: ctx.generation },
           "running script",
         );
-        const out = await open(join(dir, "stdout"), "w");
-        const err = await open(join(dir, "stderr"), "w");
-        const wrapper = 'echo $$ > pid; "$@"; echo $? > exit.tmp; mv exit.tmp exit';
-        const child = spawn(
-          "/bin/sh",
-          ["-c", wrapper, "script-wrapper", ...spec.interpreter, join(dir, "script")],
-          {
+        try {
+          await spawnSupervised([...spec.interpreter, join(dir, "script")], {
+            base: join(dir, "run"),
             cwd: dir,
             env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...spec.env },
-            stdio: ["ignore", out.fd, err.fd],
-            detached: true,
-          },
-        );
-        const spawned = new Promise<Error | undefined>((resolve) => {
-          child.once("error", resolve);
-          child.once("spawn", () => resolve(undefined));
-        });
-        await Promise.all([out.close(), err.close()]);
-        const failed = await spawned;
-        if (failed)
+            stdout: join(dir, "stdout"),
+            stderr: join(dir, "stderr"),
+          });
+        } catch (err) {
           return outcome(
             dir,
             await finish(
               dir,
-              { ...record, error: `cannot start: ${failed.message}` },
+              { ...record, error: (err as Error).message },
               { timedOut: false },
               spec.timeout,
             ),
           );
-        child.unref();
-        const result = await waitFor(dir, child.pid, timeoutMs);
+        }
+        const result = await waitFor(dir, timeoutMs);
         const done = await finish(dir, record, result, spec.timeout);
         log.info(
           { resource: id, exitCode: done.exitCode, durationMs: done.durationMs },

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { parse as parseYaml } from "yaml";
 import { formatIssues } from "../errors.js";
+import { decodeYaml } from "../util/yaml.js";
 import { formatDuration, parseDuration } from "./duration.js";
 import { machineStates } from "./fsm.js";
 import { type MachineSpec, MachineSpecSchema, type WatcherSpec } from "./spec.js";
@@ -120,18 +120,13 @@ export function loadMachineText(
   registry: WatcherRegistry,
   origin = "machine.yaml",
 ): MachineLoadResult {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text, { uniqueKeys: true });
-  } catch (err) {
+  const decoded = decodeYaml(text);
+  if (!decoded.ok)
     return {
       ok: false,
-      error: new MachineValidationError(origin, [
-        `not valid YAML: ${(err as Error).message.split("\n")[0]}`,
-      ]),
+      error: new MachineValidationError(origin, [`not valid YAML: ${decoded.message}`]),
     };
-  }
-  return validateMachine(raw, registry, origin);
+  return validateMachine(decoded.value, registry, origin);
 }
 
 export async function loadMachineFile(

@@ -1,6 +1,6 @@
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { formatIssues } from "../errors.js";
+import { decodeYaml } from "../util/yaml.js";
 
 /** A resource id: stable across generations, the diff key. Safe as a file name and a NATS token part. */
 export const ResourceIdSchema = z
@@ -86,17 +86,11 @@ export function parseManifest(value: unknown): ManifestResult {
 
 /** Decodes YAML or JSON text (JSON is YAML) and validates it as a manifest. Never throws. */
 export function parseManifestText(text: string): ManifestResult {
-  let value: unknown;
-  try {
-    value = parseYaml(text, { uniqueKeys: true });
-  } catch (err) {
+  const decoded = decodeYaml(text);
+  if (!decoded.ok)
     return {
       ok: false,
-      error: {
-        code: "parse",
-        message: `manifest is not valid YAML or JSON: ${(err as Error).message}`,
-      },
+      error: { code: "parse", message: `manifest is not valid YAML or JSON: ${decoded.message}` },
     };
-  }
-  return parseManifest(value);
+  return parseManifest(decoded.value);
 }
