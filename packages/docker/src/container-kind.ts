@@ -144,7 +144,11 @@ export function containerKind(options: ContainerKindOptions) {
           if (spec.restartPolicy === "no" || (spec.restartPolicy === "on-failure" && !failed)) {
             return { changed: false, details: details(keep, { completed: true }) };
           }
-          const ranMs = (keep.finishedAt?.getTime() ?? 0) - (keep.startedAt?.getTime() ?? 0);
+          // Docker stamps start and finish separately: a very short run can come out a hair below zero.
+          const ranMs = Math.max(
+            0,
+            (keep.finishedAt?.getTime() ?? 0) - (keep.startedAt?.getTime() ?? 0),
+          );
           const finished = keep.finishedAt?.getTime() ?? 0;
           if (t.waitedFor !== finished) {
             t.crashes = ranMs >= minRunMs ? 1 : t.crashes + 1;
