@@ -153,4 +153,24 @@ describe("edge agent without the network", () => {
     );
     expect(await readFile(join(root, "after"), "utf8")).toBe("alive");
   });
+
+  it("serves Prometheus metrics on the metrics port", async () => {
+    const dir = await tempDir("metrics");
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const { agent, root } = await agentIn(dir, { metricsPort: port });
+    await agent.start();
+    await agent.receive({ generation: 3, resources: [file(root, "m", "x")] }, "test");
+    await until(
+      () => agent.status(),
+      (s) => s.resources.m?.state === "Ready",
+      10_000,
+    );
+    const text = await until(
+      () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text()),
+      (t) => t.includes('edge_agent_resources{state="Ready"} 1'),
+      10_000,
+    );
+    expect(text).toContain("edge_agent_manifest_generation 3");
+    expect(text).toContain("edge_agent_manifests_applied_total 1");
+  });
 });
