@@ -121,7 +121,7 @@ export class EdgeAgent {
     const kinds: AnyResourceKind[] = [
       fileKind({ allowedRoots: config.allowedRoots, maxBytes: config.maxFileBytes }),
       scriptKind({ stateDir: config.stateDir, allowed: config.scripts.allowed, log }),
-      machineKind({ machinesDir: config.machinesDir }),
+      machineKind({ machinesDir: config.machinesDir, allowExec: config.scripts.allowed }),
       systemdUnitKind({
         systemctl: systemctlCommand(config.systemd.systemctl),
         unitDir: config.systemd.unitDir,
@@ -282,9 +282,10 @@ export class EdgeAgent {
         `${origin}: generation ${manifest.generation} is older than generation ${current}, already applied; ignored`,
       );
     }
-    if (origin !== "cache") await this.#cache(manifest);
     const result = this.controller.apply(manifest);
     if (!result.applied) return this.#reject("StaleGeneration", `${origin}: ${result.reason}`);
+    // Cached only once accepted: a crash before this line replays it from the source anyway.
+    if (origin !== "cache") await this.#cache(manifest);
     this.metrics.manifestsApplied.inc();
     if (this.#rejection) {
       this.#rejection = undefined;

@@ -187,6 +187,8 @@ export {
 } from "./resource/signature.js";
 export { type Decoded, decodeYaml } from "./util/yaml.js";
 export {
+  childEnvironment,
+  INHERITED_ENV,
   processAlive,
   processStartTicks,
   spawnSupervised,

@@ -6,6 +6,7 @@ import { commandArgv, HealthCheckSchema, RestartPolicySchema } from "@org/docker
 import {
   backoffDelay,
   canonicalHash,
+  childEnvironment,
   DurationSchema,
   defineKind,
   durationMs,
@@ -78,7 +79,7 @@ export function processKind(options: { dir: string; minRunMs?: number }) {
     const pid = await spawnSupervised(spec.command, {
       base: base(id),
       cwd: spec.cwd ?? dir,
-      env: { ...process.env, ...spec.env },
+      env: childEnvironment(spec.env),
       stdout: `${base(id)}.out`,
       stderr: `${base(id)}.err`,
       append: true,

@@ -237,7 +237,7 @@ describe("Machine kind", () => {
 
   it("installs a machine with its files, updates it in place keeping its data, and refuses an invalid one", async () => {
     const machines = await tempDir("machines");
-    const controller = run([machineKind({ machinesDir: machines })]);
+    const controller = run([machineKind({ machinesDir: machines, allowExec: true })]);
     const files = { "check.sh": { content: "#!/bin/sh\nexit 0\n", mode: "0755" } };
     controller.apply(
       manifest(1, { kind: "Machine", id: "probe", spec: { machine: machineYaml("1.0.0"), files } }),
@@ -385,4 +385,30 @@ describe("SystemdUnit kind", () => {
       expect(await stat(join(unitDir, "demo.service")).catch(() => undefined)).toBeUndefined();
     },
   );
+});
+
+describe("Machine kind without remote exec", () => {
+  it("refuses a machine whose watchers run commands, and accepts one that does not", async () => {
+    const machines = await tempDir("machines");
+    const controller = run([machineKind({ machinesDir: machines, allowExec: false })]);
+    const execMachine =
+      "name: Runner\nversion: 1.0.0\ninitial_state: a\ntransitions:\n  - {name: go, from: [a], destination: b}\nwatchers:\n  - {name: deploy, type: exec, success_transition: go, properties: {command: ./deploy.sh}}\n";
+    const timerMachine =
+      "name: Clock\nversion: 1.0.0\ninitial_state: a\ntransitions:\n  - {name: go, from: [a], destination: b}\nwatchers:\n  - {name: t, type: timer, fail_transition: go, properties: {timer: 1m}}\n";
+    controller.apply(
+      manifest(
+        1,
+        { kind: "Machine", id: "runner", spec: { machine: execMachine } },
+        { kind: "Machine", id: "clock", spec: { machine: timerMachine } },
+      ),
+    );
+    await controller.idle();
+    expect(controller.status().resources.runner).toMatchObject({
+      state: "Failed",
+      error:
+        "machine Runner runs commands (deploy (exec)), and remote exec is disabled on this agent (scripts.allowed)",
+    });
+    expect(controller.status().resources.clock?.state).toBe("Ready");
+    await expect(stat(join(machines, "runner"))).rejects.toThrow();
+  });
 });

@@ -101,11 +101,13 @@ async function installedHash(dir: string): Promise<string | undefined> {
 
 /**
  * The `Machine` kind: ships an autonomous machine (machine.yaml and its files) to the node.
+ * A machine with watchers that run commands (exec, nagios) is refused unless the agent allows
+ * remote exec (`scripts.allowed`), exactly as a Script would be.
  * The machine is validated before it is installed, written beside the live one and swapped in
  * with a rename (the machine manager never sees half a machine), and keeps its data store
  * across updates. The machine manager then runs it.
  */
-export function machineKind(options: { machinesDir: string }) {
+export function machineKind(options: { machinesDir: string; allowExec: boolean }) {
   const dirOf = (id: string) => join(options.machinesDir, id.replace(/[^A-Za-z0-9_-]/g, "-"));
   return defineKind({
     name: "Machine",
@@ -116,6 +118,15 @@ export function machineKind(options: { machinesDir: string }) {
       async reconcile({ id, spec }, observed) {
         const loaded = loadMachineText(spec.machine, registry, `machine ${id}`);
         if (!loaded.ok) throw new TerminalError(loaded.error.message);
+        // A machine that runs commands is remote code execution: allowed only where scripts are.
+        const commands = loaded.definition.watchers
+          .filter((w) => w.type.runsCommands)
+          .map((w) => `${w.spec.name} (${w.spec.type})`);
+        if (commands.length > 0 && !options.allowExec) {
+          throw new TerminalError(
+            `machine ${loaded.definition.spec.name} runs commands (${commands.join(", ")}), and remote exec is disabled on this agent (scripts.allowed)`,
+          );
+        }
         const want = desiredHash(spec);
         const dir = dirOf(id);
         const details = {

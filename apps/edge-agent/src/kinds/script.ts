@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  childEnvironment,
   DurationSchema,
   defineKind,
   durationMs,
@@ -182,7 +183,7 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
           await spawnSupervised([...spec.interpreter, join(dir, "script")], {
             base: join(dir, "run"),
             cwd: dir,
-            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...spec.env },
+            env: childEnvironment(spec.env),
             stdout: join(dir, "stdout"),
             stderr: join(dir, "stderr"),
           });

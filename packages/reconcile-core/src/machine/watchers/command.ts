@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { parse as parseShell } from "shell-quote";
+import { childEnvironment } from "../../util/process.js";
 import type { WatcherContext } from "./watcher.js";
 
 /** Output kept per stream; the rest is counted, not stored. */
@@ -44,7 +45,8 @@ export function splitCommand(command: string): string[] {
  * Runs a watcher's command with Choria's conventions: working directory = the machine's
  * directory, which is appended to PATH; MACHINE_NAME, MACHINE_WATCHER_NAME, and WATCHER_DATA
  * / WATCHER_FACTS (paths to JSON copies of the machine's data and facts); plus the
- * watcher's `environment` entries. The whole process group is killed on timeout.
+ * watcher's `environment` entries. Of the agent's own environment only the basics are passed
+ * (`childEnvironment`), never its credentials. The whole process group is killed on timeout.
  */
 export async function runCommand(
   ctx: WatcherContext,
@@ -71,9 +73,10 @@ export async function runCommand(
     const factsFile = join(scratch, "facts.json");
     await writeFile(dataFile, JSON.stringify(ctx.data.all()));
     await writeFile(factsFile, JSON.stringify(ctx.facts()));
+    const base = childEnvironment();
     const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      PATH: [process.env.PATH ?? "/usr/bin:/bin", ctx.machine.directory].join(delimiter),
+      ...base,
+      PATH: [base.PATH, ctx.machine.directory].join(delimiter),
       MACHINE_NAME: ctx.machine.name,
       MACHINE_WATCHER_NAME: ctx.spec.name,
       WATCHER_DATA: dataFile,

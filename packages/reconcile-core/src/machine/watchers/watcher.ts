@@ -60,6 +60,8 @@ export interface WatcherType<P = unknown> {
   validate?(spec: WatcherSpec, properties: P, transitions: ReadonlySet<string>): string[];
   /** One short human phrase for a run's details, e.g. `command: ./deploy.sh`. */
   summarize?(details: Record<string, unknown>): string;
+  /** True for types that run commands: a machine from a remote source may use them only where remote exec is allowed. */
+  runsCommands?: boolean;
   create(ctx: WatcherContext, properties: P): Watcher;
 }
 
@@ -73,6 +75,7 @@ export function defineWatcherType<S extends z.ZodType>(type: {
   defaultIntervalMs?: number;
   validate?(spec: WatcherSpec, properties: z.infer<S>, transitions: ReadonlySet<string>): string[];
   summarize?(details: Record<string, unknown>): string;
+  runsCommands?: boolean;
   create(ctx: WatcherContext, properties: z.infer<S>): Watcher;
 }): WatcherType<z.infer<S>> {
   return type as WatcherType<z.infer<S>>;

@@ -82,6 +82,21 @@ describe("exec watcher", () => {
     ]);
   });
 
+  it("does not pass the agent's own secrets to the command", async () => {
+    process.env.EDGE_AGENT_NATS_TOKEN = "s3cret-token";
+    try {
+      const dir = await tempDir("exec");
+      const { watcher } = await make("exec", { command: "sh -c 'env > env.txt'" }, { dir });
+      expect((await watcher.run!(signal)).outcome).toBe("success");
+      const env = await readFile(join(dir, "env.txt"), "utf8");
+      expect(env).not.toContain("s3cret-token");
+      expect(env).toMatch(/^PATH=.*/m);
+      expect(env).toContain("MACHINE_NAME=M");
+    } finally {
+      delete process.env.EDGE_AGENT_NATS_TOKEN;
+    }
+  });
+
   it("fails on a non-zero exit, a missing command and a timeout", async () => {
     expect(await (await make("exec", { command: "false" })).watcher.run!(signal)).toMatchObject({
       outcome: "fail",

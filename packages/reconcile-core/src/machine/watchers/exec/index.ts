@@ -25,6 +25,7 @@ export const execWatcher = defineWatcherType({
   type: "exec",
   properties: ExecProperties,
   defaultIntervalMs: 60_000,
+  runsCommands: true,
   summarize: (d) => `command: ${d.command}`,
   create(ctx, props) {
     return {

@@ -62,6 +62,7 @@ export const nagiosWatcher = defineWatcherType({
   type: "nagios",
   properties: NagiosProperties,
   defaultIntervalMs: 60_000,
+  runsCommands: true,
   summarize: (d) => `${d.status}: ${d.output}`,
   create(ctx, props) {
     let previous: string | undefined;
