@@ -108,6 +108,7 @@ export class Controller {
   #lastStatusAt = 0;
   #resyncTimer?: NodeJS.Timeout;
   #started = false;
+  readonly #listFailing = new Set<string>();
 
   constructor(options: ControllerOptions) {
     this.#kinds = options.kinds;
@@ -561,12 +562,17 @@ export class Controller {
           generation: this.#manifestGeneration,
         });
       } catch (err) {
-        this.#log.warn(
-          { err, kind: name },
-          "listing managed resources failed; orphans are collected on the next resync",
-        );
+        // Said once per outage (a device without Docker would say it every resync otherwise).
+        if (!this.#listFailing.has(name)) {
+          this.#listFailing.add(name);
+          this.#log.warn(
+            { err, kind: name },
+            "listing managed resources failed; orphans are collected once it works again",
+          );
+        }
         continue;
       }
+      this.#listFailing.delete(name);
       for (const id of ids) {
         if (this.#resources.has(id) || !this.#applied) continue;
         const orphan: ManagedResource = {
