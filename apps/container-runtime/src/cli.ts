@@ -215,10 +215,12 @@ program
         c.id.slice(0, 12),
         c.image,
         c.state + (c.exitCode !== undefined ? ` (${c.exitCode})` : ""),
-        c.ports
-          .filter((p) => p.host)
-          .map((p) => `${p.host}->${p.container}/${p.protocol}`)
-          .join(",") || "-",
+        // Docker binds IPv4 and IPv6 separately: one entry per mapping.
+        [
+          ...new Set(
+            c.ports.filter((p) => p.host).map((p) => `${p.host}->${p.container}/${p.protocol}`),
+          ),
+        ].join(",") || "-",
         c.labels["org.reconcile.agent"] ?? "-",
       ]),
     ]);
