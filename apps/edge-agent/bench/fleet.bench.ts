@@ -13,8 +13,8 @@ import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { TestNatsServer } from "@org/transport-nats/testing";
 import { percentile, printTable, type Row } from "../../../packages/reconcile-core/bench/table.js";
 import { EdgeAgent } from "../src/agent.js";
-import { AgentConfigSchema } from "../src/config.js";
 import { desiredKey } from "../src/fleet.js";
+import { benchAgentConfig } from "./bench-config.js";
 
 const FILES = 5;
 const silent = createLogger("bench", { level: "silent" });
@@ -42,18 +42,10 @@ async function startAgents(
     const id = `bench-${n}-${i}`;
     const root = join(base, id);
     await mkdir(root, { recursive: true });
-    const config = AgentConfigSchema.parse({
-      id,
-      nats: { servers: server.url },
-      allowedRoots: [root],
-      stateDir: join(root, ".state"),
-      machinesDir: join(root, ".machines"),
-      docker: { enabled: false },
-      systemd: { unitDir: join(root, ".units"), systemctl: "/bin/false" },
+    const config = benchAgentConfig(id, server.url, root, root, {
       resync: "5m",
       statusInterval: "100ms",
       heartbeatInterval: "30s",
-      logLevel: "silent",
     });
     const agent = new EdgeAgent(config, silent, {
       connection: connections[i % connections.length]!,

@@ -6,8 +6,8 @@ import { createLogger, encodeJson } from "@org/reconcile-core";
 import { tempDir, until, writeMachineDir } from "@org/reconcile-core/testing";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { EdgeAgent } from "../src/agent.js";
-import { AgentConfigSchema } from "../src/config.js";
 import { desiredKey } from "../src/fleet.js";
+import { benchAgentConfig } from "./bench-config.js";
 
 const url = process.argv[2]!;
 const dir = await tempDir("idle-agent");
@@ -19,16 +19,9 @@ for (let i = 0; i < 10; i++) {
     `name: M${i}\nversion: 1.0.0\ninitial_state: idle\ntransitions:\n  - {name: tick, from: [idle], destination: idle}\nwatchers:\n  - {name: check, type: exec, interval: 30s, properties: {command: "true"}}\n  - {name: marker, type: file, interval: 10s, properties: {path: marker}}\n`,
   );
 }
-const config = AgentConfigSchema.parse({
-  id: "idle",
-  nats: { servers: url },
-  allowedRoots: [root],
-  stateDir: join(dir, "state"),
+const config = benchAgentConfig("idle", url, dir, root, {
   machinesDir: join(dir, "machines"),
-  docker: { enabled: false },
-  systemd: { unitDir: join(dir, "units"), systemctl: "/bin/false" },
   resync: "30s",
-  logLevel: "silent",
 });
 const agent = new EdgeAgent(config, createLogger("idle", { level: "silent" }));
 await agent.start();
