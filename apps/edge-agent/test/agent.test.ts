@@ -256,8 +256,7 @@ describe.runIf(runAgentTests)("edge agent against real nats-server and Docker", 
       20_000,
       "script started",
     );
-    agent.process.kill("SIGKILL");
-    await agent.exited;
+    await agent.stop("SIGKILL");
     await until(
       () => readFile(runs, "utf8").catch(() => ""),
       (t) => t === "start\nend\n",

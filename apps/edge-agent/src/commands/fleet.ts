@@ -10,6 +10,7 @@ import {
   type KvStore,
   parseManifest,
   signManifest,
+  TypedKv,
 } from "@org/reconcile-core";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { z } from "zod";
@@ -38,6 +39,14 @@ async function withFleet<T>(options: FleetOptions, fn: (kv: KvStore) => Promise<
 
 const GenerationOnly = z.object({ generation: z.number().int() }).loose();
 
+/** The value at `key` if it is valid for `schema`; absent or someone else's garbage reads as undefined, never a crash. */
+function readValid<T>(kv: KvStore, key: string, schema: z.ZodType<T>): Promise<T | undefined> {
+  return new TypedKv(kv, schema).get(key).then(
+    (entry) => entry?.value,
+    () => undefined,
+  );
+}
+
 /** `apply --agent ID -f manifest.yaml`: generation = current + 1, written with compare-and-set (retried when another writer wins). */
 export async function applyManifest(
   agent: string,
@@ -60,22 +69,11 @@ export async function applyManifest(
       const current = await kv.get(desiredKey(agent));
       // The next generation is above both what is desired and what the agent last took: a
       // broken or rolled-back desired value must not make the new manifest look stale.
-      const desired = current
-        ? safe(
-            () =>
-              decodeJson(GenerationOnly, desiredKey(agent), current.revision, current.value)
-                .generation,
-          )
-        : undefined;
-      const actual = await kv.get(actualKey(agent));
-      const applied = actual
-        ? safe(
-            () =>
-              decodeJson(AgentStatusSchema, actualKey(agent), actual.revision, actual.value)
-                .manifestGeneration,
-          )
-        : undefined;
-      const generation = Math.max(desired ?? 0, applied ?? 0);
+      const [desired, applied] = await Promise.all([
+        readValid(kv, desiredKey(agent), GenerationOnly),
+        readValid(kv, actualKey(agent), AgentStatusSchema),
+      ]);
+      const generation = Math.max(desired?.generation ?? 0, applied?.manifestGeneration ?? 0);
       const checked = parseManifest({
         ...(raw as Record<string, unknown>),
         generation: generation + 1,
@@ -106,9 +104,6 @@ export async function applyManifest(
     return 1;
   });
 }
-
-const age = (iso: string | undefined) =>
-  iso ? `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s` : "-";
 
 function table(rows: string[][], out: Out): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
@@ -180,24 +175,12 @@ export async function showFleet(
       for (const key of await kv.keys(`${prefix}.*`)) agents.add(key.slice(prefix.length + 1));
     const rows: FleetRow[] = [];
     for (const agent of [...agents].sort()) {
-      const [desired, actual, beat] = await Promise.all([
-        kv.get(desiredKey(agent)),
-        kv.get(actualKey(agent)),
-        kv.get(heartbeatKey(agent)),
+      const [desired, status, heartbeat] = await Promise.all([
+        readValid(kv, desiredKey(agent), GenerationOnly),
+        readValid(kv, actualKey(agent), AgentStatusSchema),
+        readValid(kv, heartbeatKey(agent), HeartbeatSchema),
       ]);
-      const desiredGeneration = desired
-        ? safe(
-            () =>
-              decodeJson(GenerationOnly, desiredKey(agent), desired.revision, desired.value)
-                .generation,
-          )
-        : undefined;
-      const status = actual
-        ? safe(() => decodeJson(AgentStatusSchema, actualKey(agent), actual.revision, actual.value))
-        : undefined;
-      const heartbeat = beat
-        ? safe(() => decodeJson(HeartbeatSchema, heartbeatKey(agent), beat.revision, beat.value))
-        : undefined;
+      const desiredGeneration = desired?.generation;
       const states = Object.values(status?.resources ?? {});
       const ready = status?.conditions.find((c) => c.type === "Ready")?.status === "True";
       rows.push({
@@ -235,9 +218,7 @@ export async function showFleet(
           String(r.observedGeneration ?? "-"),
           String(r.ready),
           String(r.failed),
-          r.heartbeatAgeSeconds === undefined
-            ? "-"
-            : age(new Date(Date.now() - r.heartbeatAgeSeconds * 1000).toISOString()),
+          r.heartbeatAgeSeconds === undefined ? "-" : `${r.heartbeatAgeSeconds}s`,
           r.converged ? "yes" : "no",
         ]),
       ],
@@ -245,14 +226,6 @@ export async function showFleet(
     );
     return 0;
   });
-}
-
-function safe<T>(fn: () => T): T | undefined {
-  try {
-    return fn();
-  } catch {
-    return undefined;
-  }
 }
 
 /** `keygen`: an ed25519 key pair for signing manifests. */

@@ -82,11 +82,15 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
   async function waitFor(
     dir: string,
     timeoutMs: number,
+    startedPid?: number,
   ): Promise<{ exitCode?: number; timedOut: boolean }> {
     const end = Date.now() + timeoutMs;
     const run = join(dir, "run");
     for (;;) {
-      const { pid, exitCode } = await supervisedState(run);
+      const state = await supervisedState(run);
+      const { exitCode } = state;
+      // Just started, the wrapper may not have written its pid file yet: use the pid we know.
+      const pid = state.pid ?? startedPid;
       if (exitCode !== undefined) return { exitCode, timedOut: false };
       if (pid === undefined || !processAlive(pid)) {
         // Gone without an exit code: give a wrapper that just finished a moment to write it.
@@ -179,8 +183,9 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
           { resource: id, sha256: key.slice(0, 12), generation: ctx.generation },
           "running script",
         );
+        let pid: number;
         try {
-          await spawnSupervised([...spec.interpreter, join(dir, "script")], {
+          pid = await spawnSupervised([...spec.interpreter, join(dir, "script")], {
             base: join(dir, "run"),
             cwd: dir,
             env: childEnvironment(spec.env),
@@ -198,7 +203,7 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
             ),
           );
         }
-        const result = await waitFor(dir, timeoutMs);
+        const result = await waitFor(dir, timeoutMs, pid);
         const done = await finish(dir, record, result, spec.timeout);
         log.info(
           { resource: id, exitCode: done.exitCode, durationMs: done.durationMs },

@@ -16,6 +16,8 @@ export class CliProcess {
       cwd: appDir,
       env: { ...process.env, LOG_LEVEL: "warn", ...env },
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group: SIGKILL must reach the app itself, not only tsx in front of it.
+      detached: true,
     });
     const collect = (into: string[]) => {
       let partial = "";
@@ -61,10 +63,32 @@ export class CliProcess {
     }
   }
 
-  /** Sends `signal` to the process tree's leader and waits for the exit code. */
+  /**
+   * Sends `signal` and waits for the exit code. SIGINT and SIGTERM go to tsx, which relays them
+   * to the app (so it stops cleanly); SIGKILL goes to the whole process group, as `kill -9` of
+   * the app would, and waits until the app itself is gone.
+   */
   async stop(signal: NodeJS.Signals = "SIGINT"): Promise<number | null> {
+    if (signal === "SIGKILL") {
+      const group = this.process.pid!;
+      signalGroup(group, "SIGKILL");
+      await this.exited;
+      for (let i = 0; i < 250 && signalGroup(group, 0); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      return null;
+    }
     if (this.process.exitCode === null && this.process.signalCode === null)
       this.process.kill(signal);
     return this.exited;
+  }
+}
+
+/** Signals a process group; false when no process of it is left. */
+function signalGroup(group: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-group, signal);
+    return true;
+  } catch {
+    return false;
   }
 }
