@@ -34,6 +34,11 @@ watchers:
   - {name: probe, type: exec, state_match: [waiting], success_transition: up, interval: 100ms, properties: {command: ${script}}}
 `;
 const ok = { "ok.sh": "#!/bin/sh\nexit 0\n" };
+/** A Database machine that becomes ready (fires `up`) once `<root>/db/.flag` exists; a dot file, so creating it does not reload the machine. */
+const gatedDatabase = (root: string) =>
+  writeMachineDir(join(root, "db"), machine("Database", "flag.sh"), {
+    "flag.sh": "#!/bin/sh\ntest -f .flag\n",
+  });
 const names = (m: MachineManager) =>
   m
     .machines()
@@ -142,10 +147,7 @@ describe("MachineManager", () => {
 
   it("runs a watcher only while another machine is in the required state", async () => {
     const root = await tempDir("machines");
-    // Database becomes ready only once the test creates its flag file.
-    await writeMachineDir(join(root, "db"), machine("Database", "flag.sh"), {
-      "flag.sh": "#!/bin/sh\ntest -f .flag\n",
-    });
+    await gatedDatabase(root);
     await writeMachineDir(
       join(root, "app"),
       `name: App
@@ -178,9 +180,7 @@ watchers:
 
   it("fires a transition subscribed to another machine's event", async () => {
     const root = await tempDir("machines");
-    await writeMachineDir(join(root, "db"), machine("Database", "flag.sh"), {
-      "flag.sh": "#!/bin/sh\ntest -f .flag\n",
-    });
+    await gatedDatabase(root);
     await writeMachineDir(
       join(root, "app"),
       `name: App
