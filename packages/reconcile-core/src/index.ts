@@ -2,6 +2,7 @@ export { type JsonValue, canonicalHash, canonicalJson } from "./canonical/canoni
 export { formatIssues } from "./errors.js";
 export { createLogger, type Logger, REDACTED_KEYS, silentLogger } from "./logging/logger.js";
 export { BoundedQueue } from "./util/bounded-queue.js";
+export { writeFileAtomic } from "./util/atomic-write.js";
 
 export {
   type AnyResourceKind,
