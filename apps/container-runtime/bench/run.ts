@@ -1,11 +1,11 @@
 import { execFile } from "node:child_process";
 import { cpus } from "node:os";
 import { promisify } from "node:util";
-import { DockerDriver, LABEL_OWNER } from "@org/docker";
-import { removeOwned, TEST_IMAGE } from "@org/docker/testing";
+import { DockerDriver, LABEL_OWNER } from "@org/workloads/docker";
+import { removeOwned, TEST_IMAGE } from "@org/workloads/testing";
 import { silentLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
-import { percentile, printTable, type Row } from "../../../packages/reconcile-core/bench/table.js";
+import { percentile, printTable, type Row } from "@org/reconcile-core/bench";
 import { parseAgentSpec } from "../src/agent-spec.js";
 import { Supervisor } from "../src/supervisor.js";
 

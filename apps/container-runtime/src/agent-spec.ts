@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ContainerSpec, ContainerSpecSchema, RestartPolicySchema } from "@org/docker";
 import {
   DurationSchema,
   decodeYaml,
@@ -8,6 +7,14 @@ import {
   type Manifest,
   ResourceIdSchema,
 } from "@org/reconcile-core";
+import {
+  type ContainerSpec,
+  ContainerSpecSchema,
+  type HealthCheckSchema,
+  type ProcessSpec,
+  ProcessSpecSchema,
+  RestartPolicySchema,
+} from "@org/workloads";
 import { z } from "zod";
 
 const Name = z
@@ -255,16 +262,34 @@ export function resolveEnvironment(
   return out;
 }
 
+/** The agent's health check in the workload model's form. */
+function healthCheckOf(agent: AgentSpec): z.input<typeof HealthCheckSchema> | undefined {
+  const hc = agent.spec.healthCheck;
+  if (!hc) return undefined;
+  return {
+    interval: hc.interval,
+    timeout: hc.timeout,
+    retries: hc.retries,
+    startPeriod: hc.startPeriod,
+    ...(hc.command !== undefined ? { type: "command" as const, command: hc.command } : {}),
+    ...(hc.http ? { type: "http" as const, port: hc.http.port, path: hc.http.path } : {}),
+    ...(hc.tcp ? { type: "tcp" as const, port: hc.tcp.port } : {}),
+    ...(hc.file ? { type: "file" as const, path: hc.file.path } : {}),
+  } as z.input<typeof HealthCheckSchema>;
+}
+
+/** A string command runs under `sh -c`, as in a Dockerfile's shell form. */
+const argvOf = (command: string | string[]) =>
+  typeof command === "string" ? ["sh", "-c", command] : command;
+
 /** The container spec of one replica. */
 export function containerSpecOf(agent: AgentSpec, env: Record<string, string>): ContainerSpec {
   const s = agent.spec;
-  const hc = s.healthCheck;
   const limits = s.resources?.limits;
+  const healthCheck = healthCheckOf(agent);
   return ContainerSpecSchema.parse({
     image: s.image ?? `${agent.metadata.name}:${agent.metadata.version}`,
-    ...(s.command
-      ? { command: typeof s.command === "string" ? ["sh", "-c", s.command] : s.command }
-      : {}),
+    ...(s.command ? { command: argvOf(s.command) } : {}),
     env,
     ports: s.ports.map((p) => ({
       container: p.container,
@@ -280,20 +305,7 @@ export function containerSpecOf(agent: AgentSpec, env: Record<string, string>): 
     ...(limits?.cpu !== undefined ? { cpus: limits.cpu } : {}),
     ...(limits?.memory !== undefined ? { memory: limits.memory } : {}),
     restartPolicy: s.restartPolicy,
-    ...(hc
-      ? {
-          healthCheck: {
-            interval: hc.interval,
-            timeout: hc.timeout,
-            retries: hc.retries,
-            startPeriod: hc.startPeriod,
-            ...(hc.command !== undefined ? { type: "command", command: hc.command } : {}),
-            ...(hc.http ? { type: "http", port: hc.http.port, path: hc.http.path } : {}),
-            ...(hc.tcp ? { type: "tcp", port: hc.tcp.port } : {}),
-            ...(hc.file ? { type: "file", path: hc.file.path } : {}),
-          },
-        }
-      : {}),
+    ...(healthCheck ? { healthCheck } : {}),
     ...(s.security?.user ? { user: s.security.user } : {}),
     readOnly: s.security?.readOnlyRootFilesystem ?? false,
     capAdd: s.security?.capabilities?.add ?? [],
@@ -304,6 +316,33 @@ export function containerSpecOf(agent: AgentSpec, env: Record<string, string>): 
   });
 }
 
+/** The local-process spec of one replica: the command, environment and lifecycle, no image. */
+export function processSpecOf(agent: AgentSpec, env: Record<string, string>): ProcessSpec {
+  const s = agent.spec;
+  if (s.command === undefined) {
+    throw new Error(
+      `agent replica ${replicaIds(agent)[0] ?? agent.metadata.name}: the process strategy needs spec.command`,
+    );
+  }
+  const healthCheck = healthCheckOf(agent);
+  return ProcessSpecSchema.parse({
+    command: argvOf(s.command),
+    env,
+    restartPolicy: s.restartPolicy,
+    ...(healthCheck ? { healthCheck } : {}),
+    stopGracePeriod: s.stopGracePeriod,
+  });
+}
+
+/** What a strategy runs replicas as: the resource kind's name and the spec of one replica. */
+export interface ReplicaTarget {
+  kind: string;
+  specOf(agent: AgentSpec, env: Record<string, string>): ContainerSpec | ProcessSpec;
+}
+
+export const containerReplicas: ReplicaTarget = { kind: "Container", specOf: containerSpecOf };
+export const processReplicas: ReplicaTarget = { kind: "Process", specOf: processSpecOf };
+
 /** Resource ids of an agent's replicas: `<name>-0`, `<name>-1`, ... */
 export function replicaIds(agent: Pick<AgentSpec, "metadata" | "spec">): string[] {
   return Array.from({ length: replicasOf(agent) }, (_, i) =>
@@ -311,17 +350,18 @@ export function replicaIds(agent: Pick<AgentSpec, "metadata" | "spec">): string[
   );
 }
 
-/** One Container resource per replica of every agent. */
+/** One resource per replica of every agent: a Container unless `target` says otherwise. */
 export function compileManifest(
   generation: number,
   agents: Array<{ agent: AgentSpec; env: Record<string, string> }>,
+  target: ReplicaTarget = containerReplicas,
 ): Manifest {
   return {
     generation,
     resources: agents.flatMap(({ agent, env }) => {
-      const spec = containerSpecOf(agent, env);
+      const spec = target.specOf(agent, env);
       return replicaIds(agent).map((id) => ({
-        kind: "Container",
+        kind: target.kind,
         id,
         spec: spec as unknown as Record<string, unknown>,
       }));

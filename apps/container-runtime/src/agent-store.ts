@@ -1,5 +1,6 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "@org/reconcile-core";
 import { type AgentSpec, parseAgentSpec } from "./agent-spec.js";
 
 /**
@@ -31,7 +32,7 @@ export class AgentStore {
 
   async put(agent: AgentSpec): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
-    await atomicWrite(
+    await writeFileAtomic(
       join(this.#dir, `${agent.metadata.name}.json`),
       JSON.stringify(agent, null, 2),
     );
@@ -42,12 +43,6 @@ export class AgentStore {
   }
 
   async setGeneration(generation: number): Promise<void> {
-    await atomicWrite(this.#generationFile, String(generation));
+    await writeFileAtomic(this.#generationFile, String(generation));
   }
-}
-
-export async function atomicWrite(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, content);
-  await rename(tmp, path);
 }

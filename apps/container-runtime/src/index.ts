@@ -10,5 +10,5 @@ export {
 } from "./agent-spec.js";
 export { buildApi } from "./api/server.js";
 export { EcsService } from "./ecs/ecs-service.js";
-export { processKind, ProcessSpecSchema } from "./process/process-kind.js";
+export { processSpecOf, type ReplicaTarget } from "./agent-spec.js";
 export { detectStrategy, type Strategy, Supervisor, type SupervisorOptions } from "./supervisor.js";

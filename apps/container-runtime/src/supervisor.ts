@@ -1,5 +1,4 @@
 import { join } from "node:path";
-import { containerKind, DockerDriver, LABEL_OWNER, LABEL_RESOURCE } from "@org/docker";
 import {
   type AgentStatus,
   type AnyResourceKind,
@@ -9,21 +8,32 @@ import {
   type ResourceStatus,
 } from "@org/reconcile-core";
 import {
+  type DockerEngine,
+  dockerDriver,
+  LABEL_RESOURCE,
+  LABEL_OWNER,
+  processDriver,
+  type WorkloadDriver,
+  workloadKind,
+} from "@org/workloads";
+import {
   type AgentSpec,
   compileManifest,
-  type containerSpecOf,
+  containerReplicas,
+  processReplicas,
+  type ReplicaTarget,
   replicaIds,
   resolveEnvironment,
 } from "./agent-spec.js";
 import { AgentStore } from "./agent-store.js";
-import { processKind } from "./process/process-kind.js";
 
 export type Strategy = "docker" | "process";
 
 export interface SupervisorOptions {
   stateDir: string;
   strategy: Strategy;
-  driver?: DockerDriver;
+  /** The Docker engine client for the docker strategy; default one on DOCKER_HOST. */
+  driver?: DockerEngine;
   /** Owner label of the managed containers; one supervisor per owner. */
   owner?: string;
   resyncIntervalMs?: number;
@@ -47,7 +57,7 @@ export interface AgentSummary {
 }
 
 /** Picks Docker when an engine answers, else local processes. */
-export async function detectStrategy(driver: DockerDriver): Promise<Strategy> {
+export async function detectStrategy(driver: Pick<DockerEngine, "ping">): Promise<Strategy> {
   try {
     await driver.ping();
     return "docker";
@@ -57,17 +67,20 @@ export async function detectStrategy(driver: DockerDriver): Promise<Strategy> {
 }
 
 /**
- * Keeps every applied agent converged: one Container (or Process) resource per replica under
- * the core controller, Docker events turned into immediate reconciles (a dead or removed
- * replica is replaced within a second), health checks at their interval, periodic rescans, and
- * the applied specs persisted so a restart adopts the running containers instead of recreating them.
+ * Keeps every applied agent converged: one workload resource per replica under the core
+ * controller, on the strategy's driver (a `Container` on Docker, a `Process` on this host),
+ * backend events turned into immediate reconciles (a dead or removed replica is replaced within
+ * a second), health checks at their interval, periodic rescans, and the applied specs persisted
+ * so a restart adopts the running workloads instead of recreating them.
  */
 export class Supervisor {
   readonly strategy: Strategy;
   readonly owner: string;
   readonly stateDir: string;
   readonly controller: Controller;
-  readonly driver?: DockerDriver;
+  /** The workload driver the replicas run on: logs and listing go through it. */
+  readonly workloads: WorkloadDriver;
+  readonly #target: ReplicaTarget;
   readonly #store: AgentStore;
   readonly #options: SupervisorOptions;
   readonly #agents = new Map<string, AgentSpec>();
@@ -81,17 +94,18 @@ export class Supervisor {
     this.owner = options.owner ?? "container-runtime";
     this.stateDir = options.stateDir;
     this.#store = new AgentStore(options.stateDir);
+    const kindOptions = { owner: this.owner, namePrefix: "", log: options.log };
     let kind: AnyResourceKind;
     if (options.strategy === "docker") {
-      this.driver = options.driver ?? new DockerDriver();
-      kind = containerKind({
-        driver: this.driver,
-        owner: this.owner,
-        namePrefix: "",
-        log: options.log,
-      });
+      const driver = dockerDriver(options.driver ? { engine: options.driver } : {});
+      this.workloads = driver;
+      this.#target = containerReplicas;
+      kind = workloadKind({ ...kindOptions, kindName: containerReplicas.kind, driver });
     } else {
-      kind = processKind({ dir: join(options.stateDir, "processes") });
+      const driver = processDriver({ dir: join(options.stateDir, "processes") });
+      this.workloads = driver;
+      this.#target = processReplicas;
+      kind = workloadKind({ ...kindOptions, kindName: processReplicas.kind, driver });
     }
     this.controller = new Controller({
       kinds: new KindRegistry([kind]),
@@ -101,7 +115,7 @@ export class Supervisor {
     });
   }
 
-  /** Loads what was applied before, adopts what runs, and starts watching Docker events. */
+  /** Loads what was applied before, adopts what runs, and starts watching the backend's events. */
   async start(): Promise<void> {
     const { agents, generation, problems } = await this.#store.load();
     for (const p of problems)
@@ -110,7 +124,7 @@ export class Supervisor {
     this.#generation = generation;
     if (agents.length > 0 || generation > 0) this.#applyAll(false);
     this.controller.start();
-    if (this.driver) void this.#watchEvents(this.driver);
+    void this.#watchEvents();
   }
 
   async stop(): Promise<void> {
@@ -121,12 +135,8 @@ export class Supervisor {
 
   /** Applies (creates or updates) an agent. Throws when its environment cannot be resolved. */
   async apply(agent: AgentSpec): Promise<{ generation: number }> {
-    this.#environment(agent);
-    if (this.strategy === "process" && agent.spec.command === undefined) {
-      throw new Error(
-        `agent replica ${replicaIds(agent)[0] ?? agent.metadata.name}: the process strategy needs spec.command`,
-      );
-    }
+    // Compiling once here refuses what this strategy cannot run before it is stored.
+    this.#target.specOf(agent, this.#environment(agent));
     this.#agents.set(agent.metadata.name, agent);
     await this.#store.put(agent);
     return this.#applyAll(true);
@@ -225,22 +235,7 @@ export class Supervisor {
           );
         }
       }
-      const manifest = compileManifest(this.#generation, compiled);
-      if (this.strategy === "process") {
-        for (const r of manifest.resources) {
-          const spec = r.spec as unknown as ReturnType<typeof containerSpecOf>;
-          if (!spec.command)
-            throw new Error(`agent replica ${r.id}: the process strategy needs spec.command`);
-          r.kind = "Process";
-          r.spec = {
-            command: spec.command,
-            env: spec.env,
-            restartPolicy: spec.restartPolicy,
-            stopGracePeriod: spec.stopGracePeriod,
-            ...(spec.healthCheck ? { healthCheck: spec.healthCheck } : {}),
-          };
-        }
-      }
+      const manifest = compileManifest(this.#generation, compiled, this.#target);
       const result = this.controller.apply(manifest);
       if (!result.applied) throw new Error(result.reason);
       return { generation: this.#generation };
@@ -249,13 +244,16 @@ export class Supervisor {
     return next;
   }
 
-  async #watchEvents(driver: DockerDriver): Promise<void> {
+  /** Backend events (where the driver has them) turned into immediate reconciles. */
+  async #watchEvents(): Promise<void> {
+    const events = this.workloads.events?.bind(this.workloads);
+    if (!events) return;
     while (!this.#abort.signal.aborted) {
       try {
-        await driver.events(
+        await events(
           { [LABEL_OWNER]: this.owner },
           (e) => {
-            if (!["die", "destroy", "stop", "kill", "oom"].includes(e.action)) return;
+            if (e.action !== "exited" && e.action !== "removed") return;
             const id = e.labels[LABEL_RESOURCE];
             if (id) this.controller.reconcileNow(id);
           },
@@ -264,7 +262,7 @@ export class Supervisor {
       } catch (err) {
         this.#options.log.warn(
           { error: (err as Error).message },
-          "Docker event stream failed; retrying",
+          `${this.workloads.name} event stream failed; retrying`,
         );
       }
       if (!this.#abort.signal.aborted) await new Promise((r) => setTimeout(r, 1_000));

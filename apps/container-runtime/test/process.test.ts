@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { processAlive as alive, silentLogger } from "@org/reconcile-core";
+import { silentLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
+import { processAlive as alive } from "@org/workloads";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseAgentSpec } from "../src/agent-spec.js";
 import { Supervisor } from "../src/supervisor.js";

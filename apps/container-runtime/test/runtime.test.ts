@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DockerDriver, LABEL_OWNER } from "@org/docker";
-import { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "@org/docker/testing";
+import { DockerDriver, LABEL_OWNER } from "@org/workloads/docker";
+import { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
 import { CliProcess, tempDir, until } from "@org/reconcile-core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 

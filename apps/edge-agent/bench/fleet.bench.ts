@@ -11,7 +11,7 @@ import {
 import { tempDir } from "@org/reconcile-core/testing";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { TestNatsServer } from "@org/transport-nats/testing";
-import { percentile, printTable, type Row } from "../../../packages/reconcile-core/bench/table.js";
+import { percentile, printTable, type Row } from "@org/reconcile-core/bench";
 import { EdgeAgent } from "../src/agent.js";
 import { desiredKey } from "../src/fleet.js";
 import { benchAgentConfig } from "./bench-config.js";
@@ -47,7 +47,7 @@ async function startAgents(
       statusInterval: "100ms",
       heartbeatInterval: "30s",
     });
-    const agent = new EdgeAgent(config, silent, {
+    const agent = await EdgeAgent.create(config, silent, {
       connection: connections[i % connections.length]!,
     });
     await agent.start();

@@ -23,7 +23,7 @@ const config = benchAgentConfig("idle", url, dir, root, {
   machinesDir: join(dir, "machines"),
   resync: "30s",
 });
-const agent = new EdgeAgent(config, createLogger("idle", { level: "silent" }));
+const agent = await EdgeAgent.create(config, createLogger("idle", { level: "silent" }));
 await agent.start();
 const nc = await connectNats({ servers: url });
 const kv = await NatsKvStore.open(nc, "fleet");

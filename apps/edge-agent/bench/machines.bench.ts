@@ -13,7 +13,7 @@ import { tempDir, writeMachineDir } from "@org/reconcile-core/testing";
 import { connectNats, NatsEventBus } from "@org/transport-nats";
 import { TestNatsServer } from "@org/transport-nats/testing";
 import { z } from "zod";
-import { percentile, printTable, type Row } from "../../../packages/reconcile-core/bench/table.js";
+import { percentile, printTable, type Row } from "@org/reconcile-core/bench";
 
 const MACHINES = Number(process.env.BENCH_MACHINES ?? 1_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);

@@ -1,4 +1,4 @@
-import { runSuites } from "../../../packages/reconcile-core/bench/table.js";
+import { runSuites } from "@org/reconcile-core/bench";
 import { benchFleet } from "./fleet.bench.js";
 import { benchMachines } from "./machines.bench.js";
 

@@ -1,39 +1,33 @@
 import { readFileSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
-import { arch, freemem, hostname, loadavg, platform, totalmem } from "node:os";
+import { mkdir } from "node:fs/promises";
+import { arch, hostname, platform } from "node:os";
 import { join } from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { containerKind, DockerDriver } from "@org/docker";
 import {
   type AgentStatus,
-  type AnyResourceKind,
   builtinWatchers,
   Controller,
   decodeYaml,
   durationMs,
   type EventBus,
-  encodeJson,
-  FileStateSource,
-  KindRegistry,
-  type KvStore,
+  type KindRegistry,
   type Logger,
   MachineManager,
-  type Manifest,
-  MemoryEventBus,
   parseManifest,
+  type StateSource,
+  type StateUpdate,
   type TrustedKey,
   trustedKeyFromPem,
   verifyManifest,
+  type WatcherRegistry,
 } from "@org/reconcile-core";
-import { connectNats, describeNats, NatsEventBus, NatsKvStore } from "@org/transport-nats";
+import { agentKinds } from "./agent-kinds.js";
 import type { AgentConfig } from "./config.js";
-import { DeferredKvStore } from "./deferred-kv.js";
-import { actualKey, desiredKey, type Heartbeat, heartbeatKey } from "./fleet.js";
-import { fileKind } from "./kinds/file.js";
-import { machineKind } from "./kinds/machine.js";
-import { scriptKind } from "./kinds/script.js";
-import { systemctlCommand, systemdUnitKind } from "./kinds/systemd.js";
+import { actualKey } from "./fleet.js";
+import { type FleetLink, type FleetLinkOptions, openFleetLink } from "./fleet-link.js";
+import { HeartbeatSender } from "./heartbeat.js";
+import { ManifestCache } from "./manifest-cache.js";
 import { AgentMetrics } from "./metrics.js";
+import { desiredStateSource, sourceType } from "./sources.js";
 import { StatusWriter } from "./status-writer.js";
 
 export const AGENT_VERSION = "0.1.0";
@@ -56,92 +50,85 @@ function loadTrustedKeys(keys: string[]): TrustedKey[] {
 
 type Rejection = { reason: string; message: string; at: string };
 
+/** What `EdgeAgent.create` assembles before the agent exists. */
+interface AgentParts {
+  config: AgentConfig;
+  log: Logger;
+  link: FleetLink;
+  kinds: KindRegistry;
+  watchers: WatcherRegistry;
+}
+
 /**
- * The device agent: takes a manifest from NATS KV (or a local file), checks its signature,
- * converges files, containers, systemd units, scripts and machines toward it with the core
- * controller, writes typed status back with compare-and-set, sends heartbeats on their own
- * clock, and keeps working from its on-disk copy of the last manifest when the network is gone.
+ * The device agent: takes a manifest from its state source (NATS KV or a local file), checks
+ * its signature, converges files, containers, systemd units, scripts and machines toward it
+ * with the core controller, writes typed status back with compare-and-set, sends heartbeats on
+ * their own clock, and keeps working from its on-disk copy of the last manifest when the
+ * network is gone. Build one with `EdgeAgent.create`.
  */
 export class EdgeAgent {
   readonly config: AgentConfig;
   readonly bus: EventBus;
   readonly manager: MachineManager;
   readonly controller: Controller;
+  /** The one watcher registry of this agent: its machine manager and its Machine kind both use it. */
+  readonly watchers: WatcherRegistry;
   readonly metrics = new AgentMetrics();
   readonly #log: Logger;
-  readonly #connection?: Promise<NatsConnection>;
-  readonly #fleet?: KvStore;
-  readonly #buckets = new Map<string, KvStore>();
+  readonly #link: FleetLink;
   readonly #trusted: TrustedKey[];
+  readonly #cache: ManifestCache;
+  readonly #source?: StateSource<string>;
   readonly #statusWriter?: StatusWriter;
-  readonly #startedAt = new Date();
-  readonly #abort = new AbortController();
-  readonly #cachePath: string;
+  readonly #heartbeat?: HeartbeatSender;
   #rejection?: Rejection;
   #lastReconcileAt?: string;
   #lastStatus?: AgentStatus;
-  #heartbeat?: NodeJS.Timeout;
-  #heartbeatPending = false;
-  readonly #sharedConnection: boolean;
-  #fileSource?: FileStateSource<string>;
+  /** Source updates are handled one at a time, in the order the source delivered them. */
+  #receiving: Promise<void> = Promise.resolve();
 
-  /** `connection`: an existing NATS connection to use instead of connecting (several agents in one process share one). */
-  constructor(
+  /**
+   * Loads what the configuration asks for and nothing else: the NATS client only with `nats`,
+   * the Docker client only with `docker.enabled`. Starts nothing; call `start()`.
+   */
+  static async create(
     config: AgentConfig,
     log: Logger,
-    options: { connection?: Promise<NatsConnection> } = {},
-  ) {
+    options: FleetLinkOptions = {},
+  ): Promise<EdgeAgent> {
+    const watchers = builtinWatchers();
+    const link = await openFleetLink(config, log, options);
+    const kinds = await agentKinds(config, log, watchers);
+    return new EdgeAgent({ config, log, link, kinds, watchers });
+  }
+
+  private constructor({ config, log, link, kinds, watchers }: AgentParts) {
     this.config = config;
     this.#log = log;
-    this.#sharedConnection = options.connection !== undefined;
+    this.#link = link;
+    this.bus = link.bus;
+    this.watchers = watchers;
     this.#trusted = loadTrustedKeys(config.trust.keys);
-    this.#cachePath = join(config.stateDir, "manifest.json");
-    if (config.nats) {
-      const bus = new NatsEventBus({ log });
-      this.bus = bus;
-      this.#log.info(
-        { nats: describeNats(config.nats), bucket: config.bucket },
-        "connecting to NATS (the agent works meanwhile)",
-      );
-      this.#connection =
-        options.connection ?? connectNats({ name: `edge-agent ${config.id}`, ...config.nats });
-      this.#connection.then(
-        (nc) => {
-          this.#log.info({ server: nc.getServer() }, "connected to NATS");
-          bus.attach(nc);
-        },
-        (err) => this.#log.error({ err }, "NATS connection failed"),
-      );
-      this.#fleet = this.#bucket(config.bucket);
-      this.#statusWriter = new StatusWriter(this.#fleet!, actualKey(config.id), log);
-    } else {
-      this.bus = new MemoryEventBus({ log });
+    this.#cache = new ManifestCache(join(config.stateDir, "manifest.json"));
+    this.#source = desiredStateSource(config, link);
+
+    const fleet = link.bucket(config.bucket);
+    if (fleet) {
+      this.#statusWriter = new StatusWriter(fleet, actualKey(config.id), log);
+      this.#heartbeat = new HeartbeatSender({
+        agent: config.id,
+        version: AGENT_VERSION,
+        store: fleet,
+        intervalMs: durationMs(config.heartbeatInterval),
+        status: () => this.#lastStatus ?? this.status(),
+        lastReconcileAt: () => this.#lastReconcileAt,
+        onSent: () => this.metrics.heartbeats.inc(),
+        log,
+      });
     }
 
-    const kinds: AnyResourceKind[] = [
-      fileKind({ allowedRoots: config.allowedRoots, maxBytes: config.maxFileBytes }),
-      scriptKind({ stateDir: config.stateDir, allowed: config.scripts.allowed, log }),
-      machineKind({ machinesDir: config.machinesDir, allowExec: config.scripts.allowed }),
-      systemdUnitKind({
-        systemctl: systemctlCommand(config.systemd.systemctl),
-        unitDir: config.systemd.unitDir,
-      }),
-    ];
-    if (config.docker.enabled) {
-      const driver = new DockerDriver(
-        config.docker.socketPath ? { socketPath: config.docker.socketPath } : {},
-      );
-      kinds.push(
-        containerKind({
-          driver,
-          owner: `edge-agent-${config.id}`,
-          namePrefix: `${config.id}-`,
-          log,
-        }),
-      );
-    }
     this.controller = new Controller({
-      kinds: new KindRegistry(kinds),
+      kinds,
       resyncIntervalMs: durationMs(config.resync),
       statusIntervalMs: durationMs(config.statusInterval),
       log,
@@ -160,9 +147,9 @@ export class EdgeAgent {
     this.manager = new MachineManager({
       directory: config.machinesDir,
       identity: config.id,
-      registry: builtinWatchers(),
+      registry: watchers,
       bus: this.bus,
-      kv: (bucket) => this.#bucket(bucket),
+      kv: (bucket) => link.bucket(bucket),
       facts: () => facts,
       log,
     });
@@ -171,41 +158,27 @@ export class EdgeAgent {
   async start(): Promise<void> {
     await mkdir(this.config.stateDir, { recursive: true });
     await mkdir(this.config.machinesDir, { recursive: true });
-    const cached = await readFile(this.#cachePath, "utf8").catch(() => undefined);
-    if (cached) {
+    const cached = await this.#cache.load();
+    if (cached.type === "cached") {
       this.#log.info(
-        { path: this.#cachePath },
+        { path: this.#cache.path },
         "applying the cached manifest while the source is consulted",
       );
-      await this.receive(JSON.parse(cached), "cache");
+      await this.receive(cached.value, "cache");
+    } else if (cached.type === "unreadable") {
+      this.#log.warn({ error: cached.message }, "the cached manifest is ignored");
     }
     this.controller.start();
     await this.manager.start();
     await this.metrics.serve(this.config.metricsPort, this.#log);
-    this.#heartbeat = setInterval(
-      () => void this.#sendHeartbeat(),
-      durationMs(this.config.heartbeatInterval),
-    );
-    this.#heartbeat.unref();
-    void this.#sendHeartbeat();
-    const source = this.config.source ?? (this.config.nats ? { type: "nats" as const } : undefined);
-    if (source?.type === "file") {
-      const fileSource = new FileStateSource<string>({
-        path: source.path,
-        parse: (text) => ({ ok: true, value: text }),
-      });
-      this.#fileSource = fileSource;
-      await fileSource.start((update) => {
-        if (update.type === "error") return this.#reject("SourceError", update.error.message);
-        void this.receiveText(update.value, source.path);
-      });
-    } else if (source?.type === "nats") {
-      void this.#watchDesired();
-    }
+    this.#heartbeat?.start();
+    await this.#source?.start((update) => {
+      this.#receiving = this.#receiving.then(() => this.#onSourceUpdate(update));
+    });
     this.#log.info(
       {
         id: this.config.id,
-        source: source?.type ?? "none",
+        source: sourceType(this.config),
         machines: this.manager.machines().length,
       },
       "edge agent started",
@@ -213,21 +186,14 @@ export class EdgeAgent {
   }
 
   async stop(): Promise<void> {
-    this.#abort.abort();
-    clearInterval(this.#heartbeat);
-    await this.#fileSource?.stop();
+    this.#heartbeat?.stop();
+    await this.#source?.stop();
+    await this.#receiving;
     this.controller.stop();
     this.#statusWriter?.stop();
     await this.manager.stop();
     await this.metrics.close();
-    await this.bus.close();
-    if (this.#connection && !this.#sharedConnection) {
-      const nc = await Promise.race([
-        this.#connection,
-        new Promise<undefined>((r) => setTimeout(() => r(undefined), 100)),
-      ]);
-      await nc?.drain().catch(() => undefined);
-    }
+    await this.#link.close();
   }
 
   /** The agent's status: the controller's, plus a ManifestRejected condition while the last manifest offered was refused. */
@@ -249,6 +215,7 @@ export class EdgeAgent {
     };
   }
 
+  /** Decodes a manifest's YAML or JSON text and applies it as `receive` does. */
   async receiveText(text: string, origin: string): Promise<void> {
     const decoded = decodeYaml(text);
     if (!decoded.ok)
@@ -285,7 +252,7 @@ export class EdgeAgent {
     const result = this.controller.apply(manifest);
     if (!result.applied) return this.#reject("StaleGeneration", `${origin}: ${result.reason}`);
     // Cached only once accepted: a crash before this line replays it from the source anyway.
-    if (origin !== "cache") await this.#cache(manifest);
+    if (origin !== "cache") await this.#cache.save(manifest);
     this.metrics.manifestsApplied.inc();
     if (this.#rejection) {
       this.#rejection = undefined;
@@ -302,6 +269,15 @@ export class EdgeAgent {
     );
   }
 
+  async #onSourceUpdate(update: StateUpdate<string>): Promise<void> {
+    if (update.type === "desired") return this.receiveText(update.value, update.origin);
+    // An outage is retried by the source itself, and a deleted key is an operator's act, not a
+    // refused manifest: both are logged, and the last manifest stays in force.
+    if (update.error.code === "unavailable" || update.error.code === "deleted")
+      return this.#log.warn({ error: update.error.message }, "no new desired state");
+    this.#reject("SourceError", update.error.message);
+  }
+
   #reject(reason: string, message: string): void {
     this.#log.warn({ reason, message }, "manifest rejected; the last good one stays in force");
     this.metrics.manifestsRejected.inc({ reason });
@@ -309,90 +285,10 @@ export class EdgeAgent {
     this.#publishStatus();
   }
 
-  async #cache(manifest: Manifest): Promise<void> {
-    const tmp = `${this.#cachePath}.tmp`;
-    await writeFile(tmp, JSON.stringify(manifest));
-    await rename(tmp, this.#cachePath);
-  }
-
   #publishStatus(): void {
     const status = this.status();
     this.#lastStatus = status;
     this.metrics.observe(status);
     this.#statusWriter?.offer(status);
-  }
-
-  async #watchDesired(): Promise<void> {
-    const key = desiredKey(this.config.id);
-    while (!this.#abort.signal.aborted) {
-      try {
-        const watch = await this.#fleet!.watch(key);
-        this.#abort.signal.addEventListener("abort", () => watch.stop(), { once: true });
-        for await (const entry of watch) {
-          if (entry.operation !== "PUT") {
-            this.#log.warn({ key }, "desired state was deleted; keeping the last manifest");
-            continue;
-          }
-          await this.receiveText(new TextDecoder().decode(entry.value), `${key}@${entry.revision}`);
-        }
-      } catch (err) {
-        if (!this.#abort.signal.aborted)
-          this.#log.warn(
-            { error: (err as Error).message },
-            "desired-state watch ended; watching again",
-          );
-      }
-      if (!this.#abort.signal.aborted) await new Promise((r) => setTimeout(r, 1_000));
-    }
-  }
-
-  async #sendHeartbeat(): Promise<void> {
-    // One heartbeat in flight at most: while NATS is away they do not pile up.
-    if (!this.#fleet || this.#heartbeatPending) return;
-    this.#heartbeatPending = true;
-    const status = this.#lastStatus ?? this.status();
-    const states = Object.values(status.resources);
-    const heartbeat: Heartbeat = {
-      agent: this.config.id,
-      version: AGENT_VERSION,
-      startedAt: this.#startedAt.toISOString(),
-      at: new Date().toISOString(),
-      uptimeSeconds: Math.round((Date.now() - this.#startedAt.getTime()) / 1000),
-      ...(this.#lastReconcileAt ? { lastReconcileAt: this.#lastReconcileAt } : {}),
-      manifestGeneration: status.manifestGeneration,
-      observedGeneration: status.observedGeneration,
-      resources: {
-        total: states.length,
-        ready: states.filter((s) => s.state === "Ready").length,
-        failed: states.filter((s) => s.state === "Failed").length,
-      },
-      system: {
-        hostname: hostname(),
-        platform: platform(),
-        arch: arch(),
-        loadavg: loadavg(),
-        memTotalBytes: totalmem(),
-        memFreeBytes: freemem(),
-      },
-    };
-    try {
-      await this.#fleet.put(heartbeatKey(this.config.id), encodeJson(heartbeat));
-      this.metrics.heartbeats.inc();
-    } catch (err) {
-      this.#log.debug({ error: (err as Error).message }, "heartbeat not sent");
-    } finally {
-      this.#heartbeatPending = false;
-    }
-  }
-
-  #bucket(bucket: string): KvStore | undefined {
-    const connection = this.#connection;
-    if (!connection) return undefined;
-    let store = this.#buckets.get(bucket);
-    if (!store) {
-      store = new DeferredKvStore(connection.then((nc) => NatsKvStore.open(nc, bucket)));
-      this.#buckets.set(bucket, store);
-    }
-    return store;
   }
 }

@@ -1,21 +1,19 @@
 #!/usr/bin/env node
 import { readFile } from "node:fs/promises";
-import { Command, Option } from "commander";
+import { collect, createProgram, jsonOption, print, runProgram, waitForSignal } from "@org/cli";
 import { createLogger } from "@org/reconcile-core";
-import { EdgeAgent } from "./agent.js";
-import { runMachines, untilSignal, validateMachines, watchMachines } from "./commands/machine.js";
-import {
-  type FleetOptions,
-  applyManifest,
-  keygen,
-  showFleet,
-  showStatus,
-} from "./commands/fleet.js";
+import { type Command, Option } from "commander";
+import type { FleetOptions } from "./commands/fleet.js";
 import { type AgentFlags, loadAgentConfig, printableConfig } from "./config.js";
 
-const program = new Command("edge-agent")
-  .description("Converge a device on its desired state and run its autonomous machines.")
-  .showHelpAfterError();
+// Commands are imported when chosen, so `--help` loads neither NATS nor Docker.
+const machines = () => import("./commands/machine.js");
+const fleet = () => import("./commands/fleet.js");
+
+const program = createProgram(
+  "edge-agent",
+  "Converge a device on its desired state and run its autonomous machines.",
+);
 
 const machine = program
   .command("machine")
@@ -26,7 +24,7 @@ machine
   .description("Check machine.yaml files (or machine directories): schema and names")
   .argument("<files...>", "machine.yaml files or directories holding one")
   .action(async (files: string[]) => {
-    process.exitCode = await validateMachines(files, (line) => process.stdout.write(`${line}\n`));
+    process.exitCode = await (await machines()).validateMachines(files, print);
   });
 
 machine
@@ -38,7 +36,7 @@ machine
   .option("--log-level <level>", "log level on stderr", "warn")
   .action(
     async (dir: string, options: { json?: boolean; identity?: string; logLevel?: string }) => {
-      process.exitCode = await runMachines(dir, options);
+      process.exitCode = await (await machines()).runMachines(dir, options);
     },
   );
 
@@ -60,11 +58,9 @@ machine
       type?: string;
       json?: boolean;
     }) => {
-      process.exitCode = await watchMachines(options);
+      process.exitCode = await (await machines()).watchMachines(options);
     },
   );
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 program
   .command("run")
@@ -88,13 +84,14 @@ program
   .action(async (options: AgentFlags & { config?: string; printConfig?: boolean }) => {
     const config = await loadAgentConfig(options.config, options);
     if (options.printConfig) {
-      process.stdout.write(`${printableConfig(config)}\n`);
+      print(printableConfig(config));
       return;
     }
     const log = createLogger("edge-agent", { level: config.logLevel });
-    const agent = new EdgeAgent(config, log);
+    const { EdgeAgent } = await import("./agent.js");
+    const agent = await EdgeAgent.create(config, log);
     await agent.start();
-    const signal = await untilSignal();
+    const signal = await waitForSignal();
     log.info({ signal }, "stopping");
     await agent.stop();
   });
@@ -110,9 +107,6 @@ const fleetOptions = (command: Command) =>
         .default("fleet"),
     )
     .addOption(new Option("--token <token>", "NATS token").env("NATS_TOKEN"));
-const print = (line: string) => {
-  process.stdout.write(`${line}\n`);
-};
 
 fleetOptions(
   program
@@ -124,7 +118,7 @@ fleetOptions(
 ).action(async (o: FleetOptions & { agent: string; file: string; signKey?: string }) => {
   const text = await readFile(o.file, "utf8");
   const signKey = o.signKey ? await readFile(o.signKey, "utf8") : undefined;
-  process.exitCode = await applyManifest(
+  process.exitCode = await (await fleet()).applyManifest(
     o.agent,
     text,
     { ...o, ...(signKey ? { signKey } : {}) },
@@ -137,18 +131,18 @@ fleetOptions(
     .command("status")
     .description("One agent's status, per resource")
     .argument("<id>")
-    .option("--json", "JSON output"),
+    .addOption(jsonOption()),
 ).action(async (id: string, o: FleetOptions & { json?: boolean }) => {
-  process.exitCode = await showStatus(id, o, print);
+  process.exitCode = await (await fleet()).showStatus(id, o, print);
 });
 
 fleetOptions(
   program
     .command("fleet")
     .description("One row per agent: generations, counts, heartbeat age, converged")
-    .option("--json", "JSON output"),
+    .addOption(jsonOption()),
 ).action(async (o: FleetOptions & { json?: boolean }) => {
-  process.exitCode = await showFleet(o, print);
+  process.exitCode = await (await fleet()).showFleet(o, print);
 });
 
 program
@@ -157,10 +151,7 @@ program
   .option("--out <dir>", "where to write NAME.key and NAME.pub", ".")
   .option("--name <name>", "file name stem", "fleet-signing")
   .action(async (o: { out: string; name: string }) => {
-    process.exitCode = await keygen(o.out, o.name, print);
+    process.exitCode = await (await fleet()).keygen(o.out, o.name, print);
   });
 
-program.parseAsync().catch((err: Error) => {
-  process.stderr.write(`edge-agent: ${err.message}\n`);
-  process.exit(2);
-});
+await runProgram(program);

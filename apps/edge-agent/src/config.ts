@@ -6,7 +6,8 @@ import {
   readConfigFile,
   resolveConfig,
 } from "@org/reconcile-core";
-import { NatsOptionsSchema } from "@org/transport-nats";
+// The options schema alone: reading a config must not load the NATS client.
+import { NatsOptionsSchema } from "@org/transport-nats/options";
 import { z } from "zod";
 
 /** The agent's whole configuration: one schema, read from a file, then the environment, then flags. */
@@ -96,7 +97,12 @@ export const AgentConfigSchema = z
       .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
       .default("info"),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.source?.type !== "nats" || c.nats !== undefined, {
+    path: ["source"],
+    message:
+      "source type 'nats' needs a NATS connection: set nats.servers (or EDGE_AGENT_NATS_URL), or use source type 'file'",
+  });
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 

@@ -1,12 +1,16 @@
+import { execFile } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import {
   type AgentStatus,
   AgentStatusSchema,
   createLogger,
+  defineWatcherType,
   type Manifest,
 } from "@org/reconcile-core";
-import { tempDir, until } from "@org/reconcile-core/testing";
+import { tempDir, until, writeMachineDir } from "@org/reconcile-core/testing";
+import { z } from "zod";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { EdgeAgent } from "../src/agent.js";
@@ -32,7 +36,7 @@ async function agentIn(dir: string, extra: Record<string, unknown> = {}) {
     logLevel: "silent",
     ...extra,
   });
-  const agent = new EdgeAgent(config, createLogger("test", { level: "silent" }));
+  const agent = await EdgeAgent.create(config, createLogger("test", { level: "silent" }));
   agents.push(agent);
   return { agent, root };
 }
@@ -173,4 +177,125 @@ describe("edge agent without the network", () => {
     expect(text).toContain("edge_agent_manifest_generation 3");
     expect(text).toContain("edge_agent_manifests_applied_total 1");
   });
+});
+
+/** A watcher type the core does not ship: succeeds as soon as its state is entered. */
+const arrivedWatcher = defineWatcherType({
+  type: "arrived",
+  properties: z.object({}).strict(),
+  create(ctx) {
+    return {
+      activeChanged(active) {
+        if (active) ctx.report({ outcome: "success", details: {} });
+      },
+      stop() {},
+    };
+  },
+});
+
+const arrivingMachine = (name: string) => `name: ${name}
+version: 1.0.0
+initial_state: travelling
+transitions:
+  - {name: arrive, from: [travelling], destination: arrived}
+watchers:
+  - {name: gps, type: arrived, state_match: [travelling], success_transition: arrive}
+`;
+
+describe("edge agent parts", () => {
+  it("has one watcher registry: a custom watcher type registered on it is accepted by the machine manager and by the Machine kind", async () => {
+    const dir = await tempDir("watchers");
+    const { agent } = await agentIn(dir);
+    agent.watchers.register(arrivedWatcher);
+    await writeMachineDir(join(dir, "machines", "local"), arrivingMachine("Local"));
+    await agent.start();
+    await until(
+      () => agent.manager.state("Local"),
+      (s) => s === "arrived",
+      10_000,
+      "the machine from the machines directory running the custom watcher",
+    );
+
+    await agent.receive(
+      {
+        generation: 1,
+        resources: [
+          { kind: "Machine", id: "shipped", spec: { machine: arrivingMachine("Shipped") } },
+        ],
+      },
+      "test",
+    );
+    const status = await until(
+      () => agent.status(),
+      (s) =>
+        s.resources.shipped?.state !== undefined &&
+        s.resources.shipped.state !== "Pending" &&
+        s.resources.shipped.state !== "Reconciling",
+      10_000,
+      "the Machine resource reconciled",
+    );
+    expect(status.resources.shipped).toMatchObject({
+      state: "Ready",
+      details: { machine: "Shipped" },
+    });
+    await until(
+      () => agent.manager.state("Shipped"),
+      (s) => s === "arrived",
+      15_000,
+      "the shipped machine running the custom watcher",
+    );
+  });
+
+  it("refuses a nats source without a NATS connection, naming the fix", () => {
+    const result = AgentConfigSchema.safeParse({ source: { type: "nats" } });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]).toMatchObject({
+      path: ["source"],
+      message: expect.stringContaining("set nats.servers"),
+    });
+  });
+
+  it("loads the NATS client only when NATS is configured, and Docker only when enabled", async () => {
+    const dir = await tempDir("lazy");
+    // A resolve hook that fails every import of the heavy clients, so loading one is an error.
+    const hook = `export async function resolve(specifier, context, next) {
+      if (/^(@nats-io\\/|dockerode$|@org\\/transport-nats$)/.test(specifier))
+        throw new Error("loaded " + specifier);
+      return next(specifier, context);
+    }`;
+    const src = new URL("../src/", import.meta.url).pathname;
+    const script = (extra: Record<string, unknown>) => `
+      import { register } from "node:module";
+      register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));
+      const { EdgeAgent } = await import(${JSON.stringify(`${src}agent.ts`)});
+      const { AgentConfigSchema } = await import(${JSON.stringify(`${src}config.ts`)});
+      const { silentLogger } = await import("@org/reconcile-core");
+      const config = AgentConfigSchema.parse(${JSON.stringify({
+        id: "lazy",
+        stateDir: join(dir, "state"),
+        machinesDir: join(dir, "machines"),
+        allowedRoots: [dir],
+        ...extra,
+      })});
+      const agent = await EdgeAgent.create(config, silentLogger);
+      await agent.start();
+      await agent.receive({ generation: 1, resources: [{ kind: "File", id: "f", spec: { path: ${JSON.stringify(join(dir, "f"))}, content: "ok" } }] }, "test");
+      await agent.controller.idle();
+      console.log(JSON.stringify(agent.status().resources.f));
+      await agent.stop();
+    `;
+    const node = (extra: Record<string, unknown>) =>
+      promisify(execFile)(
+        process.execPath,
+        ["--conditions=source", "--import", "tsx", "--input-type=module", "-e", script(extra)],
+        { cwd: new URL("..", import.meta.url).pathname, timeout: 30_000 },
+      );
+    const { stdout } = await node({ docker: { enabled: false } });
+    expect(JSON.parse(stdout)).toMatchObject({ state: "Ready" });
+    // The same agent with NATS or Docker configured does load them: the hook above can fail.
+    await expect(
+      node({ docker: { enabled: false }, nats: { servers: "nats://127.0.0.1:1" } }),
+    ).rejects.toThrow(/loaded @org\/transport-nats/);
+    await expect(node({ docker: { enabled: true } })).rejects.toThrow(/loaded dockerode/);
+  }, 60_000);
 });

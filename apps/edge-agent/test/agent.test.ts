@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DockerDriver } from "@org/docker";
-import { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "@org/docker/testing";
+import { DockerDriver } from "@org/workloads/docker";
+import { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
 import {
   type AgentStatus,
   AgentStatusSchema,

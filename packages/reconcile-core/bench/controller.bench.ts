@@ -8,7 +8,7 @@ import {
   type Manifest,
 } from "../src/index.js";
 import { z } from "zod";
-import { type Row, printTable } from "./table.js";
+import { type Row, printTable } from "@org/reconcile-core/bench";
 
 const N = 10_000;
 const gc = (globalThis as { gc?: () => void }).gc;

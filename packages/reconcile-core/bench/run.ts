@@ -1,5 +1,5 @@
 import { benchController } from "./controller.bench.js";
-import { runSuites } from "./table.js";
+import { runSuites } from "@org/reconcile-core/bench";
 
 /** `npm run bench -w @org/reconcile-core [-- controller]`. */
 await runSuites({ controller: benchController });

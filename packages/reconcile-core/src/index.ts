@@ -48,7 +48,6 @@ export {
 } from "./controller/controller.js";
 export { diffResources, type Fingerprint, type ManifestDiff } from "./controller/diff.js";
 export {
-  controllerEventTypes,
   driftCorrectedEvent,
   generationObservedEvent,
   resourceStatusEvent,
@@ -94,6 +93,11 @@ export type {
   StateUpdate,
 } from "./source/state-source.js";
 export { FileStateSource, type FileStateSourceOptions } from "./source/file-source.js";
+export {
+  defaultKvSourceBackoff,
+  KvStateSource,
+  type KvStateSourceOptions,
+} from "./source/kv-source.js";
 
 export {
   type JsonSchemaSet,
@@ -187,12 +191,4 @@ export {
   verifyManifest,
 } from "./resource/signature.js";
 export { type Decoded, decodeYaml } from "./util/yaml.js";
-export {
-  childEnvironment,
-  INHERITED_ENV,
-  processAlive,
-  processStartTicks,
-  spawnSupervised,
-  stopProcessGroup,
-  supervisedState,
-} from "./util/process.js";
+export { childEnvironment, INHERITED_ENV } from "./util/process.js";

@@ -1,9 +1,4 @@
-export {
-  connectNats,
-  describeNats,
-  natsConnectionOptions,
-  type NatsOptions,
-  NatsOptionsSchema,
-} from "./connection.js";
+export { connectNats, natsConnectionOptions } from "./connection.js";
 export { DEFAULT_OFFLINE_BUFFER, NatsEventBus, type NatsEventBusOptions } from "./event-bus.js";
 export { type NatsKvOptions, NatsKvStore } from "./kv-store.js";
+export { describeNats, type NatsOptions, NatsOptionsSchema } from "./options.js";

@@ -3,9 +3,10 @@ import { defineEventType } from "@org/reconcile-core";
 import { describeKvContract, takeEntries, until } from "@org/reconcile-core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { connectNats, describeNats } from "./connection.js";
+import { connectNats } from "./connection.js";
 import { NatsEventBus } from "./event-bus.js";
 import { NatsKvStore } from "./kv-store.js";
+import { describeNats } from "./options.js";
 import { shouldRunNatsTests, TestNatsServer } from "./testing/nats-server.js";
 
 const ping = defineEventType("org.test.ping", z.object({ n: z.number() }));

@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import fastifySwagger from "@fastify/swagger";
 import fastifySwaggerUi from "@fastify/swagger-ui";
 import { formatIssues } from "@org/reconcile-core";
+import { LABEL_OWNER, LABEL_RESOURCE } from "@org/workloads";
 import Fastify, { type FastifyInstance } from "fastify";
 import {
   hasZodFastifySchemaValidationErrors,
@@ -193,27 +192,16 @@ export async function buildApi(supervisor: Supervisor, ecs?: EcsService): Promis
         return reply
           .status(404)
           .send({ error: `no replica ${req.query.replica} of agent ${req.params.name}` });
-      if (supervisor.driver) {
-        const [container] = await supervisor.driver.list({
-          "org.reconcile.owner": supervisor.owner,
-          "org.reconcile.resource": id,
-        });
-        if (!container)
-          return reply.status(404).send({ error: `replica ${id} has no container right now` });
-        return {
-          replica: id,
-          ...(await supervisor.driver.logs(container.id, { tail: req.query.tail })),
-        };
-      }
-      const dir = join(supervisor.stateDir, "processes");
-      const tail = (text: string) =>
-        text
-          .split("\n")
-          .slice(-req.query.tail - 1)
-          .join("\n");
-      const read = (ext: string) =>
-        readFile(join(dir, `${id}.${ext}`), "utf8").then(tail, () => "");
-      return { replica: id, stdout: await read("out"), stderr: await read("err") };
+      const [workload] = await supervisor.workloads.list({
+        [LABEL_OWNER]: supervisor.owner,
+        [LABEL_RESOURCE]: id,
+      });
+      if (!workload)
+        return reply.status(404).send({ error: `replica ${id} has no workload right now` });
+      return {
+        replica: id,
+        ...(await supervisor.workloads.logs(workload.id, { tail: req.query.tail })),
+      };
     },
   );
 

@@ -12,6 +12,7 @@ import {
   signManifest,
   TypedKv,
 } from "@org/reconcile-core";
+import { printTable } from "@org/cli";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { z } from "zod";
 import { actualKey, desiredKey, HeartbeatSchema, heartbeatKey } from "../fleet.js";
@@ -105,17 +106,6 @@ export async function applyManifest(
   });
 }
 
-function table(rows: string[][], out: Out): void {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  for (const r of rows)
-    out(
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    );
-}
-
 /** `status ID`: per resource kind, id, state, since, error. */
 export async function showStatus(
   agent: string,
@@ -136,7 +126,7 @@ export async function showStatus(
     out(
       `${agent}: generation ${status.observedGeneration}/${status.manifestGeneration}  ${status.conditions.map((c) => `${c.type}=${c.status}${c.status === "True" && c.message ? ` (${c.message})` : ""}`).join("  ")}`,
     );
-    table(
+    printTable(
       [
         ["KIND", "ID", "STATE", "SINCE", "ERROR"],
         ...Object.entries(status.resources).map(([id, r]) => [
@@ -208,7 +198,7 @@ export async function showFleet(
       out(JSON.stringify(rows, null, 2));
       return 0;
     }
-    table(
+    printTable(
       [
         ["AGENT", "DESIRED", "APPLIED", "OBSERVED", "READY", "FAILED", "HEARTBEAT", "CONVERGED"],
         ...rows.map((r) => [

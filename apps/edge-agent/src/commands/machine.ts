@@ -12,7 +12,7 @@ import {
   machineEventPattern,
   MemoryEventBus,
 } from "@org/reconcile-core";
-import { connectNats, NatsEventBus } from "@org/transport-nats";
+import { print, waitForSignal } from "@org/cli";
 import { formatMachineEvent } from "../format.js";
 
 /** Resolves a path given on the command line to a machine.yaml (a directory means its machine.yaml). */
@@ -45,21 +45,8 @@ export async function validateMachines(
 }
 
 const printer = (json: boolean) => (event: CloudEvent) => {
-  process.stdout.write(`${json ? JSON.stringify(event) : formatMachineEvent(event)}\n`);
+  print(json ? JSON.stringify(event) : formatMachineEvent(event));
 };
-
-/** Resolves when the process is asked to stop (Ctrl-C or SIGTERM). */
-export function untilSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const done = (signal: NodeJS.Signals) => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve(signal);
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
-}
 
 /** `machine run DIR`: one machine, or a directory of machines, with no middleware; events to stdout. */
 export async function runMachines(
@@ -71,9 +58,11 @@ export async function runMachines(
   const bus = new MemoryEventBus({ log });
   bus.subscribe("choria.machine.>", printer(options.json ?? false));
   const identity = options.identity ?? hostname();
+  // One registry for loading and running, as the agent does.
+  const registry = builtinWatchers();
   let stop: () => Promise<void>;
   if (await exists(join(dir, MACHINE_FILE))) {
-    const result = await loadMachineFile(join(dir, MACHINE_FILE), builtinWatchers());
+    const result = await loadMachineFile(join(dir, MACHINE_FILE), registry);
     if (!result.ok) {
       process.stderr.write(`${result.error.message}\n`);
       return 1;
@@ -91,7 +80,7 @@ export async function runMachines(
     const manager = new MachineManager({
       directory: dir,
       identity,
-      registry: builtinWatchers(),
+      registry,
       bus,
       log,
     });
@@ -102,7 +91,7 @@ export async function runMachines(
       );
     stop = () => manager.stop();
   }
-  await untilSignal();
+  await waitForSignal();
   await stop();
   await bus.close();
   return 0;
@@ -122,6 +111,8 @@ export async function watchMachines(options: {
   type?: string;
   json?: boolean;
 }): Promise<number> {
+  // NATS is loaded only by the one command that needs it.
+  const { connectNats, NatsEventBus } = await import("@org/transport-nats");
   const nc = await connectNats({ servers: options.nats, name: "edge-agent machine watch" });
   const bus = new NatsEventBus().attach(nc);
   const pattern = machineEventPattern({
@@ -132,7 +123,7 @@ export async function watchMachines(options: {
   bus.subscribe(pattern, printer(options.json ?? false));
   await nc.flush();
   process.stderr.write(`watching ${pattern} on ${nc.getServer()}\n`);
-  await untilSignal();
+  await waitForSignal();
   await bus.close();
   await nc.drain();
   return 0;

@@ -37,23 +37,33 @@ export const FileSpecSchema = z
 
 export type FileSpec = z.infer<typeof FileSpecSchema>;
 
-interface ObservedFile {
-  sha256: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-}
+/** What `observe` saw at a File's path. */
+export type ObservedFile =
+  | {
+      /** The path as the spec gives it. */
+      path: string;
+      /** Why the path may not be managed: outside the roots, `..`, a symbolic link on the way, not a regular file. */
+      refused: string;
+    }
+  | {
+      path: string;
+      /** The confined path the file is written to. */
+      target: string;
+      /** What is there; absent when nothing is. */
+      file?: { sha256: string; mode: number; uid: number; gid: number; size: number };
+    };
 
 const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
 /**
  * The `File` kind: a file under the allowed roots with exact content (inline text or base64,
  * size-capped) or a checked SHA-256, mode and owner. Written atomically (a temporary file in
- * the same directory, then rename); drift is a content hash, mode or owner that differs.
+ * the same directory, given its mode and owner, then renamed); drift is a content hash, mode
+ * or owner that differs.
  */
 export function fileKind(options: { allowedRoots: readonly string[]; maxBytes?: number }) {
   const maxBytes = options.maxBytes ?? 1024 * 1024;
+  /** Where each resource's file was last put, to remove it when its path changes. */
   const paths = new Map<string, string>();
 
   const desiredBytes = (spec: FileSpec): Buffer | undefined => {
@@ -70,31 +80,70 @@ export function fileKind(options: { allowedRoots: readonly string[]; maxBytes?: 
     return bytes;
   };
 
+  /**
+   * Writes through a temporary file that gets its exact mode (whatever the umask) and owner
+   * before the rename, so the file never appears with the wrong ones. `writeFileAtomic` sets
+   * neither, so this one stays here until it does.
+   */
+  async function writeWithModeAndOwner(
+    path: string,
+    bytes: Buffer,
+    mode: number,
+    uid: number | undefined,
+    gid: number | undefined,
+  ) {
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
+    try {
+      await writeFile(tmp, bytes, { mode });
+      await chmod(tmp, mode);
+      if (uid !== undefined || gid !== undefined) await chown(tmp, uid ?? -1, gid ?? -1);
+      await rename(tmp, path);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
   return defineKind({
     name: "File",
     spec: FileSpecSchema,
     reconciler: {
-      async observe(id): Promise<ObservedFile | undefined> {
-        const path = paths.get(id);
-        if (!path) return undefined;
-        const info = await lstat(path).catch(() => undefined);
-        if (!info?.isFile()) return undefined;
+      async observe(_id, _ctx, desired): Promise<ObservedFile | undefined> {
+        if (!desired) return undefined;
+        const { path } = desired.spec;
+        let target: string;
+        try {
+          target = await confinePath(path, options.allowedRoots);
+        } catch (err) {
+          if (err instanceof TerminalError) return { path, refused: err.message };
+          throw err;
+        }
+        const info = await lstat(target).catch(() => undefined);
+        const content = info?.isFile() ? await readFile(target).catch(() => undefined) : undefined;
+        if (!info || content === undefined) return { path, target };
         return {
-          sha256: sha256(await readFile(path)),
-          mode: info.mode & 0o7777,
-          uid: info.uid,
-          gid: info.gid,
-          size: info.size,
+          path,
+          target,
+          file: {
+            sha256: sha256(content),
+            mode: info.mode & 0o7777,
+            uid: info.uid,
+            gid: info.gid,
+            size: info.size,
+          },
         };
       },
 
-      async reconcile({ id, spec }, _observed) {
-        const path = await confinePath(spec.path, options.allowedRoots);
+      async reconcile({ id, spec }, observed) {
+        if (observed?.path !== spec.path)
+          throw new Error(
+            `${spec.path} was not observed before its reconcile (observe needs the desired resource)`,
+          );
+        if ("refused" in observed) throw new TerminalError(observed.refused);
+        const path = observed.target;
+        const current = observed.file;
         const previous = paths.get(id);
         paths.set(id, path);
-        // The observation was of the old path when the path changed: look again.
-        const info = await lstat(path).catch(() => undefined);
-        const current = info ? await readFile(path) : undefined;
         const mode = Number.parseInt(spec.mode, 8);
         const uid = spec.owner === undefined ? undefined : uidOf(spec.owner);
         const gid = spec.group === undefined ? undefined : gidOf(spec.group);
@@ -107,40 +156,32 @@ export function fileKind(options: { allowedRoots: readonly string[]; maxBytes?: 
             throw new TerminalError(
               `${path} does not exist, and the manifest gives only its sha256 to check`,
             );
-          if (sha256(current) !== wantHash)
+          if (current.sha256 !== wantHash)
             throw new TerminalError(
-              `${path} has sha256 ${sha256(current)}, expected ${wantHash}; the manifest gives no content to restore`,
+              `${path} has sha256 ${current.sha256}, expected ${wantHash}; the manifest gives no content to restore`,
             );
         }
-        const contentOk = current !== undefined && sha256(current) === wantHash;
-        const modeOk = info !== undefined && (info.mode & 0o7777) === mode;
+        const contentOk = current?.sha256 === wantHash;
+        const modeOk = current?.mode === mode;
         const ownerOk =
-          info !== undefined &&
-          (uid === undefined || info.uid === uid) &&
-          (gid === undefined || info.gid === gid);
+          current !== undefined &&
+          (uid === undefined || current.uid === uid) &&
+          (gid === undefined || current.gid === gid);
+        const movedFrom = previous !== undefined && previous !== path ? previous : undefined;
         if (contentOk && modeOk && ownerOk) {
-          if (previous && previous !== path) await rm(previous, { force: true });
+          if (movedFrom) await rm(movedFrom, { force: true });
           return { changed: false, details };
         }
+        // Confined again right before acting: a symbolic link planted since the observation
+        // must not redirect the write, chmod or chown outside the roots.
+        await confinePath(spec.path, options.allowedRoots);
         if (!contentOk && bytes) {
-          await mkdir(dirname(path), { recursive: true });
-          const tmp = join(
-            dirname(path),
-            `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`,
-          );
-          try {
-            await writeFile(tmp, bytes, { mode });
-            await chmod(tmp, mode);
-            if (uid !== undefined || gid !== undefined) await chown(tmp, uid ?? -1, gid ?? -1);
-            await rename(tmp, path);
-          } finally {
-            await rm(tmp, { force: true });
-          }
+          await writeWithModeAndOwner(path, bytes, mode, uid, gid);
         } else {
           await chmod(path, mode);
           if (uid !== undefined || gid !== undefined) await chown(path, uid ?? -1, gid ?? -1);
         }
-        if (previous && previous !== path) await rm(previous, { force: true });
+        if (movedFrom) await rm(movedFrom, { force: true });
         return { changed: true, details };
       },
 

@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { chmod, cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
-  builtinWatchers,
   defineKind,
   loadMachineText,
   MACHINE_DATA_FILE,
   TerminalError,
+  type WatcherRegistry,
 } from "@org/reconcile-core";
 import { z } from "zod";
 
@@ -46,8 +46,6 @@ export const MachineResourceSpecSchema = z
   .strict();
 
 export type MachineResourceSpec = z.infer<typeof MachineResourceSpecSchema>;
-
-const registry = builtinWatchers();
 
 function contentOf(file: MachineResourceSpec["files"][string]): Buffer {
   return file.contentBase64 !== undefined
@@ -105,9 +103,14 @@ async function installedHash(dir: string): Promise<string | undefined> {
  * remote exec (`scripts.allowed`), exactly as a Script would be.
  * The machine is validated before it is installed, written beside the live one and swapped in
  * with a rename (the machine manager never sees half a machine), and keeps its data store
- * across updates. The machine manager then runs it.
+ * across updates. The machine manager then runs it. `watchers` must be the registry the
+ * machine manager runs with, so a machine this kind accepts is one the manager can run.
  */
-export function machineKind(options: { machinesDir: string; allowExec: boolean }) {
+export function machineKind(options: {
+  machinesDir: string;
+  allowExec: boolean;
+  watchers: WatcherRegistry;
+}) {
   const dirOf = (id: string) => join(options.machinesDir, id.replace(/[^A-Za-z0-9_-]/g, "-"));
   return defineKind({
     name: "Machine",
@@ -116,7 +119,7 @@ export function machineKind(options: { machinesDir: string; allowExec: boolean }
       observe: async (id) => installedHash(dirOf(id)),
 
       async reconcile({ id, spec }, observed) {
-        const loaded = loadMachineText(spec.machine, registry, `machine ${id}`);
+        const loaded = loadMachineText(spec.machine, options.watchers, `machine ${id}`);
         if (!loaded.ok) throw new TerminalError(loaded.error.message);
         // A machine that runs commands is remote code execution: allowed only where scripts are.
         const commands = loaded.definition.watchers

@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { defineKind, TerminalError } from "@org/reconcile-core";
+import { defineKind, TerminalError, writeFileAtomic } from "@org/reconcile-core";
 import { z } from "zod";
 
 /** The few systemctl calls the kind makes, behind an interface so other service managers (or tests) can stand in. */
@@ -43,6 +44,17 @@ export const SystemdUnitSpecSchema = z
 
 export type SystemdUnitSpec = z.infer<typeof SystemdUnitSpecSchema>;
 
+/** What `observe` saw of a unit: its file on disk and what systemd says of it. */
+export interface ObservedUnit {
+  name: string;
+  /** SHA-256 of the unit file; absent when there is no file. */
+  sha256?: string;
+  enabled: boolean;
+  active: boolean;
+}
+
+const sha256 = (text: string | Buffer) => createHash("sha256").update(text).digest("hex");
+
 /**
  * The `SystemdUnit` kind: the unit file's content, whether it is enabled, and whether it runs.
  * A changed unit file is followed by `daemon-reload` and, when it should run, a restart.
@@ -61,30 +73,45 @@ export function systemdUnitKind(options: { systemctl: Systemctl; unitDir?: strin
     name: "SystemdUnit",
     spec: SystemdUnitSpecSchema,
     reconciler: {
-      observe: async () => undefined,
+      async observe(_id, _ctx, desired): Promise<ObservedUnit | undefined> {
+        if (!desired) return undefined;
+        const { name } = desired.spec;
+        const file = await readFile(join(unitDir, name)).catch(() => undefined);
+        const [enabled, active] = await Promise.all([
+          ctl.run(["is-enabled", name]),
+          ctl.run(["is-active", name]),
+        ]);
+        return {
+          name,
+          ...(file === undefined ? {} : { sha256: sha256(file) }),
+          enabled: enabled.code === 0,
+          active: active.code === 0,
+        };
+      },
 
-      async reconcile({ spec }) {
+      async reconcile({ spec }, observed) {
         if (!/^\s*\[/m.test(spec.content))
           throw new TerminalError(`unit ${spec.name} has no [Section]: not a unit file`);
-        const path = join(unitDir, spec.name);
-        const current = await readFile(path, "utf8").catch(() => undefined);
-        const fileChanged = current !== spec.content;
+        if (observed?.name !== spec.name)
+          throw new Error(
+            `unit ${spec.name} was not observed before its reconcile (observe needs the desired resource)`,
+          );
+        const existed = observed.sha256 !== undefined;
+        const fileChanged = observed.sha256 !== sha256(spec.content);
         if (fileChanged) {
           await mkdir(unitDir, { recursive: true });
-          await writeFile(`${path}.tmp`, spec.content);
-          await rename(`${path}.tmp`, path);
+          await writeFileAtomic(join(unitDir, spec.name), spec.content);
           await must(["daemon-reload"]);
         }
-        const enabled = (await ctl.run(["is-enabled", spec.name])).code === 0;
-        if (spec.enabled !== enabled) await must([spec.enabled ? "enable" : "disable", spec.name]);
-        const active = (await ctl.run(["is-active", spec.name])).code === 0;
+        if (spec.enabled !== observed.enabled)
+          await must([spec.enabled ? "enable" : "disable", spec.name]);
         const shouldRun = spec.active === "running";
-        if (shouldRun && !active) await must(["start", spec.name]);
-        else if (shouldRun && fileChanged && current !== undefined)
-          await must(["restart", spec.name]);
-        else if (!shouldRun && active) await must(["stop", spec.name]);
+        if (shouldRun && !observed.active) await must(["start", spec.name]);
+        else if (shouldRun && fileChanged && existed) await must(["restart", spec.name]);
+        else if (!shouldRun && observed.active) await must(["stop", spec.name]);
         return {
-          changed: fileChanged || spec.enabled !== enabled || shouldRun !== active,
+          changed:
+            fileChanged || spec.enabled !== observed.enabled || shouldRun !== observed.active,
           details: { unit: spec.name, enabled: spec.enabled, active: spec.active },
         };
       },

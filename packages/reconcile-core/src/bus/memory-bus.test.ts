@@ -97,9 +97,16 @@ describe("MemoryEventBus", () => {
     });
     bus.publish("x", event(1));
     await until(() => got.length === 1);
+    // Subscribed after `sub`, so event 2 would reach `sub` first: subscribers are served in
+    // subscription order.
+    const witnessed: number[] = [];
+    bus.subscribe("x", (e) => {
+      witnessed.push(ping.parse(e).data.n);
+    });
     sub.unsubscribe();
     bus.publish("x", event(2));
-    await new Promise((r) => setTimeout(r, 10));
+    await until(() => witnessed.length === 1);
+    expect(witnessed).toEqual([2]);
     expect(got).toEqual([1]);
   });
 

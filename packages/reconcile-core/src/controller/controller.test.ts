@@ -1,11 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { MemoryEventBus } from "../bus/memory-bus.js";
 import { defineKind, KindRegistry, TerminalError } from "../resource/kind.js";
 import type { Manifest } from "../resource/manifest.js";
 import type { AgentStatus } from "../resource/status.js";
 import { Controller, type ControllerOptions } from "./controller.js";
-import { driftCorrectedEvent, rollbackEvent } from "./events.js";
+import { driftCorrectedEvent, resourceStatusEvent, rollbackEvent } from "./events.js";
 
 /** A real (in-memory) world the `Value` kind converges: id -> value. */
 class World {
@@ -85,6 +85,7 @@ function start(world: World, options: Partial<ControllerOptions> = {}) {
 }
 afterEach(() => {
   for (const c of controllers.splice(0)) c.stop();
+  vi.useRealTimers();
 });
 const condition = (status: AgentStatus, type: string) =>
   status.conditions.find((c) => c.type === type)?.status;
@@ -228,6 +229,7 @@ describe("Controller", () => {
   });
 
   it("spaces retries by the backoff policy", async () => {
+    vi.useFakeTimers();
     const world = new World();
     const attempts: number[] = [];
     world.failing.set("a", () => {
@@ -236,30 +238,24 @@ describe("Controller", () => {
     });
     const controller = start(world, { backoff: { baseMs: 40, capMs: 160, jitter: 0 } });
     controller.apply(manifest(1, value("a", "1")));
-    await until(
-      () => attempts.length,
-      (n) => n >= 5,
-      3_000,
-    );
+    await controller.idle();
+    await vi.advanceTimersByTimeAsync(40 + 80 + 160 + 160 - 1);
+    expect(attempts).toHaveLength(4); // the fifth attempt is not early
+    await vi.advanceTimersByTimeAsync(1);
     const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
-    // 40, 80, 160, 160 ms (timers fire a little late, never early).
-    expect(gaps[0]).toBeGreaterThanOrEqual(38);
-    expect(gaps[1]).toBeGreaterThanOrEqual(78);
-    expect(gaps[2]).toBeGreaterThanOrEqual(158);
-    expect(gaps[3]).toBeGreaterThanOrEqual(158);
-    expect(gaps[3]).toBeLessThan(400);
+    expect(gaps).toEqual([40, 80, 160, 160]);
   });
 
   it("does not retry a TerminalError", async () => {
+    vi.useFakeTimers();
     const world = new World();
     world.failing.set("a", () => new TerminalError("scripts are disabled"));
     const controller = start(world);
     controller.apply(manifest(1, value("a", "1")));
-    await until(
-      () => controller.status().resources.a?.state,
-      (s) => s === "Failed",
-    );
-    await sleep(100);
+    await controller.idle();
+    expect(controller.status().resources.a?.state).toBe("Failed");
+    // Any retry, even at the longest backoff, would have run by now.
+    await vi.advanceTimersByTimeAsync(fast.capMs * 10);
     expect(world.reconciles).toBe(1);
     expect(controller.status().resources.a).not.toHaveProperty("retryAt");
   });
@@ -301,7 +297,11 @@ describe("Controller", () => {
     );
     const controller = start(world, { concurrency: 8 });
     for (let g = 1; g <= 20; g++) controller.apply(manifest(g, value("a", `v${g}`)));
-    await sleep(20);
+    // The first reconcile is held at its gate while the 19 newer generations arrive.
+    await until(
+      () => world.active.get("a"),
+      (n) => n !== undefined && n >= 1,
+    );
     release();
     await controller.idle();
     expect(world.maxActivePerId).toBe(1);
@@ -311,23 +311,36 @@ describe("Controller", () => {
   });
 
   it("coalesces a burst of status changes into one update carrying the latest state", async () => {
+    vi.useFakeTimers();
     const world = new World();
     const controller = start(world, { statusIntervalMs: 200 });
-    const updates: AgentStatus[] = [];
-    controller.onStatus((s) => updates.push(s));
+    const updates: Array<{ at: number; status: AgentStatus }> = [];
+    controller.onStatus((status) => updates.push({ at: Date.now(), status }));
     const resources = Array.from({ length: 200 }, (_, i) => value(`r${i}`, "x"));
     controller.apply(manifest(1, ...resources));
     await controller.idle();
-    // 200 resources x 3 transitions happened within the first interval: one update.
-    await until(
-      () => updates.length,
-      (n) => n >= 1,
-    );
-    await sleep(250);
-    const last = updates.at(-1)!;
-    expect(updates.length).toBeLessThanOrEqual(2);
-    expect(last.observedGeneration).toBe(1);
-    expect(Object.values(last.resources).every((r) => r.state === "Ready")).toBe(true);
+    // 200 resources x 3 transitions happened before the first update went out: one update.
+    await vi.advanceTimersByTimeAsync(0);
+    expect(updates).toHaveLength(1);
+    const first = updates[0]!;
+    expect(first.status.observedGeneration).toBe(1);
+    expect(Object.values(first.status.resources).every((r) => r.state === "Ready")).toBe(true);
+
+    // The next burst waits out the interval since the last update, then goes out as one.
+    controller.apply(manifest(2, ...resources.map((r) => value(r.id, "y"))));
+    await controller.idle();
+    await vi.advanceTimersByTimeAsync(199);
+    expect(updates).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(updates).toHaveLength(2);
+    const second = updates[1]!;
+    expect(second.at).toBe(first.at + 200);
+    expect(second.status.observedGeneration).toBe(2);
+    expect(
+      Object.values(second.status.resources).every(
+        (r) => r.state === "Ready" && r.details?.value === "y",
+      ),
+    ).toBe(true);
   });
 
   it("rolls back to the last converged generation after N consecutive failures", async () => {
@@ -400,8 +413,11 @@ describe("Controller", () => {
     world.values.set("left-over", "from a previous run");
     world.values.set("a", "1");
     const controller = start(world);
-    await sleep(20);
-    expect(world.values.has("left-over")).toBe(true); // nothing applied yet: nothing is an orphan
+    // Nothing applied yet, so nothing is an orphan: a collection pass and the queue both settle without deleting.
+    await controller.resync();
+    await controller.idle();
+    expect(world.values.has("left-over")).toBe(true);
+    expect(world.deletes).toEqual([]);
     controller.apply(manifest(1, value("a", "1")));
     await controller.resync();
     await controller.idle();
@@ -422,5 +438,157 @@ describe("Controller with unknown kinds", () => {
     expect(Object.keys(status.resources)).toEqual(["a"]);
     expect(status.observedGeneration).toBe(2);
     expect(status.conditions.find((c) => c.type === "Ready")?.status).toBe("True");
+  });
+});
+
+describe("Controller with work that takes a while", () => {
+  /** A `Job` kind: reconcile starts the job and reports progress until the test finishes it. */
+  class Jobs {
+    readonly started = new Set<string>();
+    readonly finished = new Set<string>();
+    polls = 0;
+    deleted: Array<[string, unknown]> = [];
+
+    kind() {
+      return defineKind({
+        name: "Job",
+        spec: z.object({ task: z.string() }).strict(),
+        reconciler: {
+          observe: async (id: string) => ({
+            started: this.started.has(id),
+            finished: this.finished.has(id),
+          }),
+          reconcile: async ({ id, spec }, observed) => {
+            this.polls++;
+            if (observed?.finished) return { changed: false, details: { result: "done" } };
+            this.started.add(id);
+            return {
+              progressing: true,
+              details: { running: spec.task },
+              requeueAfterMs: 10,
+            };
+          },
+          delete: async (id: string, spec: unknown) => {
+            this.deleted.push([id, spec]);
+          },
+        },
+      });
+    }
+  }
+
+  it("keeps progressing work Reconciling with its details, out of the observed generation, without holding a worker, until it finishes", async () => {
+    const world = new World();
+    const jobs = new Jobs();
+    const bus = new MemoryEventBus();
+    const jobStatuses: string[] = [];
+    bus.subscribe("agent.status.Job.>", (e) => {
+      jobStatuses.push(resourceStatusEvent.parse(e).data.status.state);
+    });
+    const controller = new Controller({
+      kinds: new KindRegistry([world.kind(), jobs.kind()]),
+      backoff: fast,
+      resyncIntervalMs: 0,
+      statusIntervalMs: 0,
+      concurrency: 1,
+      events: { bus, source: "test", subjectPrefix: "agent" },
+    });
+    controller.start();
+    controllers.push(controller);
+    controller.apply(
+      manifest(1, { kind: "Job", id: "job", spec: { task: "migrate" } }, value("b", "2")),
+    );
+    // One worker, and the job is still running: the other resource converges anyway.
+    await until(
+      () => controller.status().resources.b?.state,
+      (s) => s === "Ready",
+    );
+    await controller.idle();
+    await until(
+      () => jobs.polls,
+      (n) => n >= 5,
+    );
+    let status = controller.status();
+    expect(status.resources.job).toMatchObject({
+      state: "Reconciling",
+      generation: 1,
+      details: { running: "migrate" },
+    });
+    expect(status.observedGeneration).toBe(0);
+    expect(condition(status, "Ready")).toBe("False");
+    expect(condition(status, "Reconciling")).toBe("True");
+    // Polls that saw nothing new publish nothing: Reconciling, then Reconciling with details.
+    expect(jobStatuses).toEqual(["Reconciling", "Reconciling"]);
+
+    jobs.finished.add("job");
+    status = await until(
+      () => controller.status(),
+      (s) => s.resources.job?.state === "Ready",
+    );
+    expect(status.resources.job).toMatchObject({ details: { result: "done" } });
+    expect(status.observedGeneration).toBe(1);
+    expect(condition(status, "Ready")).toBe("True");
+  });
+
+  it("deletes work under way with the spec it was started with", async () => {
+    const jobs = new Jobs();
+    const controller = new Controller({
+      kinds: new KindRegistry([jobs.kind()]),
+      backoff: fast,
+      resyncIntervalMs: 0,
+      statusIntervalMs: 0,
+    });
+    controller.start();
+    controllers.push(controller);
+    controller.apply(manifest(1, { kind: "Job", id: "job", spec: { task: "migrate" } }));
+    await until(
+      () => controller.status().resources.job?.state,
+      (s) => s === "Reconciling" && jobs.started.has("job"),
+    );
+    controller.apply(manifest(2));
+    await until(
+      () => controller.status(),
+      (s) => s.observedGeneration === 2 && s.resources.job === undefined,
+    );
+    expect(jobs.deleted).toEqual([["job", { task: "migrate" }]]);
+  });
+});
+
+describe("Controller observing", () => {
+  it("gives observe the desired resource, so a kind whose spec says where to look can look there", async () => {
+    const files = new Map([["/srv/a.conf", "old"]]);
+    const looked: string[] = [];
+    const kind = defineKind({
+      name: "At",
+      spec: z.object({ path: z.string(), content: z.string() }).strict(),
+      reconciler: {
+        observe: async (_id: string, _ctx, desired) => {
+          if (!desired) return undefined;
+          looked.push(desired.spec.path);
+          return files.get(desired.spec.path);
+        },
+        reconcile: async ({ spec }, observed) => {
+          if (observed === spec.content) return { changed: false };
+          files.set(spec.path, spec.content);
+          return { changed: true, details: { was: observed ?? null } };
+        },
+        delete: async () => {},
+      },
+    });
+    const controller = new Controller({
+      kinds: new KindRegistry([kind]),
+      resyncIntervalMs: 0,
+      statusIntervalMs: 0,
+    });
+    controllers.push(controller);
+    controller.apply(
+      manifest(1, { kind: "At", id: "conf", spec: { path: "/srv/a.conf", content: "new" } }),
+    );
+    await controller.idle();
+    expect(looked).toEqual(["/srv/a.conf"]);
+    expect(controller.status().resources.conf).toMatchObject({
+      state: "Ready",
+      details: { was: "old" },
+    });
+    expect(files.get("/srv/a.conf")).toBe("new");
   });
 });

@@ -7,6 +7,7 @@ import { type Logger, silentLogger } from "../logging/logger.js";
 import {
   type KindRegistry,
   type ReconcileContext,
+  type ReconcileOutcome,
   type ResourceKind,
   RetryAfterError,
   TerminalError,
@@ -187,7 +188,7 @@ export class Controller {
     return true;
   }
 
-  /** Resolves when no reconcile is queued or running (retries waiting on backoff do not count). */
+  /** Resolves when no reconcile is queued or running (retries and requeues waiting on a delay do not count). */
   idle(): Promise<void> {
     return this.#queue.idle();
   }
@@ -356,9 +357,10 @@ export class Controller {
       });
     }
     try {
-      const observed = await kind.reconciler.observe(id, ctx);
+      const observed = await kind.reconciler.observe(id, ctx, desired);
       const outcome = await kind.reconciler.reconcile(desired, observed, ctx);
       if (this.#superseded(r, hash)) return;
+      if (outcome?.progressing) return this.#progressing(r, desired.spec, hash, outcome);
       r.failures = 0;
       r.converged = { spec: desired.spec, hash };
       if (!wasConverged) {
@@ -386,6 +388,25 @@ export class Controller {
       if (this.#superseded(r, hash)) return;
       this.#failed(r, err);
     }
+  }
+
+  /**
+   * Work under way: stays Reconciling (so neither Ready nor observed for its generation, per
+   * ADR 003) and is looked at again later; a worker slot is not held meanwhile.
+   */
+  #progressing(r: ManagedResource, spec: unknown, hash: string, outcome: ReconcileOutcome): void {
+    // Something was acted on: a delete (or a replacement by another kind) must get this spec.
+    r.converged = { spec, hash };
+    const status: ResourceStatus = {
+      state: "Reconciling",
+      kind: r.kind,
+      since: r.status.state === "Reconciling" ? r.status.since : now(),
+      generation: r.generation,
+      ...(outcome.details ? { details: outcome.details } : {}),
+    };
+    // A poll that saw no change publishes nothing.
+    if (canonicalHash(status) !== canonicalHash(r.status)) this.#setStatus(r, status);
+    this.#queue.addAfter(r.id, outcome.requeueAfterMs ?? this.#backoff.baseMs);
   }
 
   async #delete(

@@ -25,10 +25,3 @@ export const rollbackEvent = defineEventType(
   "org.reconcile.generation.rolled_back",
   z.object({ from: z.number().int(), to: z.number().int(), reason: z.string() }),
 );
-
-export const controllerEventTypes = [
-  resourceStatusEvent,
-  driftCorrectedEvent,
-  generationObservedEvent,
-  rollbackEvent,
-];

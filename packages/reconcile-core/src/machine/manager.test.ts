@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryEventBus } from "../bus/memory-bus.js";
 import { recordEvents, tempDir, until, writeMachineDir } from "../testing/helpers.js";
+import { watcherStateEvent } from "./events.js";
 import { machineLoadFailedEvent, MachineManager } from "./manager.js";
 import { builtinWatchers } from "./watchers/builtin.js";
 
@@ -39,6 +40,24 @@ const gatedDatabase = (root: string) =>
   writeMachineDir(join(root, "db"), machine("Database", "flag.sh"), {
     "flag.sh": "#!/bin/sh\ntest -f .flag\n",
   });
+/**
+ * Waits until the gated Database has run its probe `n` times without the flag. Machines start
+ * in directory order, so one in `app/` started before Database's first run, and the runs come
+ * at least 100 ms apart: anything `app/` did on its own at start has been reported by then.
+ */
+async function databaseProbeFailed(bus: MemoryEventBus, n: number) {
+  const runs = recordEvents(bus, "choria.machine.pi-7.Database.watcher.exec.probe");
+  await until(
+    () => runs.events.length,
+    (count) => count >= n,
+    10_000,
+    `${n} Database probe runs`,
+  );
+  runs.stop();
+  expect(
+    runs.events.map((e) => watcherStateEvent("exec").parse(e.event).data.previous_outcome),
+  ).toEqual(Array(runs.events.length).fill("fail"));
+}
 const names = (m: MachineManager) =>
   m
     .machines()
@@ -166,10 +185,14 @@ watchers:
 `,
       ok,
     );
-    const manager = manage(root);
+    const bus = new MemoryEventBus();
+    const appEvents = recordEvents(bus, "choria.machine.pi-7.App.>");
+    const manager = manage(root, bus);
+    const probed = databaseProbeFailed(bus, 3);
     await manager.start();
-    await new Promise((r) => setTimeout(r, 400));
+    await probed;
     expect([manager.state("Database"), manager.state("App")]).toEqual(["waiting", "waiting"]);
+    expect(appEvents.events).toEqual([]); // App's watcher never ran
     await writeFile(join(root, "db", ".flag"), "");
     await until(
       () => manager.state("App"),
@@ -190,10 +213,14 @@ transitions:
   - {name: db_up, from: [waiting], destination: notified, subscribe: [{machine: Database, event: up}]}
 `,
     );
-    const manager = manage(root);
+    const bus = new MemoryEventBus();
+    const appEvents = recordEvents(bus, "choria.machine.pi-7.App.>");
+    const manager = manage(root, bus);
+    const probed = databaseProbeFailed(bus, 3);
     await manager.start();
-    await new Promise((r) => setTimeout(r, 300));
+    await probed;
     expect(manager.state("App")).toBe("waiting");
+    expect(appEvents.events).toEqual([]); // neither a transition nor an ignored one
     await writeFile(join(root, "db", ".flag"), "");
     await until(
       () => manager.state("App"),

@@ -1,6 +1,6 @@
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
 import { MemoryEventBus } from "../bus/memory-bus.js";
 import { recordEvents, tempDir, until } from "../testing/helpers.js";
@@ -20,6 +20,7 @@ const example = new URL("../../../../examples/machines/container-manager/", impo
 const runtimes: MachineRuntime[] = [];
 afterEach(async () => {
   for (const r of runtimes.splice(0)) await r.stop();
+  vi.useRealTimers();
 });
 
 function load(yaml: string, registry = builtinWatchers()): MachineDefinition {
@@ -140,11 +141,19 @@ describe("MachineRuntime", () => {
       loopGuard: { quietPeriodMs: 1_000, freeTransitions: 5, baseDelayMs: 50, maxDelayMs: 400 },
     });
     runtimes.push(runtime);
+    vi.useFakeTimers();
     await runtime.start();
-    const started = Date.now();
-    for (let i = 0; i < 10; i++) await runtime.transition(i % 2 === 0 ? "flip" : "flop");
+    let done = 0;
+    for (let i = 0; i < 10; i++)
+      void runtime.transition(i % 2 === 0 ? "flip" : "flop").then(() => done++);
     // 5 free, then 50 + 100 + 200 + 400 + 400 ms.
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1_100);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(5);
+    await vi.advanceTimersByTimeAsync(1_150 - 1);
+    expect(done).toBe(9);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(10);
+    expect(runtime.state).toBe("a");
   });
 
   it("runs polled watchers only in their states, on entry and every interval", async () => {
@@ -169,18 +178,17 @@ describe("MachineRuntime", () => {
       ),
       await tempDir("machine"),
     );
+    vi.useFakeTimers();
     await runtime.start();
-    await new Promise((r) => setTimeout(r, 150));
+    await vi.advanceTimersByTimeAsync(500);
     expect(runs).toHaveLength(0);
     await runtime.transition("go");
-    await until(
-      () => runs.length,
-      (n) => n >= 3,
-    );
+    expect(runs).toHaveLength(1); // on entry
+    await vi.advanceTimersByTimeAsync(100);
+    expect(runs).toHaveLength(3); // and every 50 ms
     await runtime.transition("rest");
-    const count = runs.length;
-    await new Promise((r) => setTimeout(r, 150));
-    expect(runs.length).toBeLessThanOrEqual(count + 1);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(runs).toHaveLength(3);
   });
 
   it("keeps machine data across restarts and renders it into properties", async () => {

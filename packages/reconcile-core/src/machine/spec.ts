@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DurationSchema, parseDuration } from "./duration.js";
+import { DurationSchema } from "./duration.js";
 
 /** State, transition and watcher names: Choria's GenericName. */
 export const NameSchema = z
@@ -79,8 +79,3 @@ export const MachineSpecSchema = z
 export type TransitionSpec = z.infer<typeof TransitionSpecSchema>;
 export type WatcherSpec = z.infer<typeof WatcherSpecSchema>;
 export type MachineSpec = z.infer<typeof MachineSpecSchema>;
-
-/** Milliseconds of a watcher's interval, or `fallback`. */
-export function watcherIntervalMs(spec: WatcherSpec, fallback: number): number {
-  return spec.interval === undefined ? fallback : (parseDuration(spec.interval) ?? fallback);
-}

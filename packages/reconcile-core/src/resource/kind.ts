@@ -18,6 +18,12 @@ export interface ReconcileOutcome {
   details?: Record<string, unknown>;
   /** Reconcile again after this long even without a resync (e.g. waiting for a health check). */
   requeueAfterMs?: number;
+  /**
+   * Started but not finished (a script still running): the resource stays Reconciling with
+   * `details`, its generation is not observed yet, and it is reconciled again after
+   * `requeueAfterMs` (the backoff base when absent). Lets long work return instead of waiting.
+   */
+  progressing?: boolean;
 }
 
 /**
@@ -26,8 +32,15 @@ export interface ReconcileOutcome {
  * be safe to call again; it never retries or sleeps on its own (the controller does that).
  */
 export interface Reconciler<Spec, Observed = unknown> {
-  /** Reads the actual state of `id`; `undefined` when it does not exist. */
-  observe(id: string, ctx: ReconcileContext): Promise<Observed | undefined>;
+  /**
+   * Reads the actual state of `id`; `undefined` when it does not exist. `desired` (the
+   * controller always passes it) says where to look when the spec decides, e.g. a file's path.
+   */
+  observe(
+    id: string,
+    ctx: ReconcileContext,
+    desired?: Resource<Spec>,
+  ): Promise<Observed | undefined>;
   /** Makes the actual state match `resource.spec`. Throw to fail (a `TerminalError` is not retried). */
   reconcile(
     resource: Resource<Spec>,

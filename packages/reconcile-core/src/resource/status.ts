@@ -8,7 +8,17 @@ const common = {
 
 export const ResourceStatusSchema = z.discriminatedUnion("state", [
   z.object({ state: z.literal("Pending"), ...common, generation: z.number().int() }).strict(),
-  z.object({ state: z.literal("Reconciling"), ...common, generation: z.number().int() }).strict(),
+  z
+    .object({
+      state: z.literal("Reconciling"),
+      ...common,
+      generation: z.number().int(),
+      details: z
+        .record(z.string(), z.unknown())
+        .optional()
+        .describe("Progress of work that takes a while, e.g. a script still running"),
+    })
+    .strict(),
   z
     .object({
       state: z.literal("Ready"),

@@ -1,6 +1,7 @@
 /** Why a state source could not deliver desired state. The last good state stays in force. */
 export interface StateSourceError {
-  code: "read" | "parse" | "invalid" | "unavailable" | "rejected";
+  /** `deleted`: the origin no longer holds desired state (a deleted KV key). */
+  code: "read" | "parse" | "invalid" | "unavailable" | "rejected" | "deleted";
   message: string;
   /** Where the state came from: a file path, a KV key, a URL. */
   origin: string;

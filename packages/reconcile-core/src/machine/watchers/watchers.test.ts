@@ -1,6 +1,6 @@
 import { chmod, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { MemoryKvStore } from "../../kv/memory-kv.js";
 import { silentLogger } from "../../logging/logger.js";
 import { tempDir, until } from "../../testing/helpers.js";
@@ -17,6 +17,7 @@ const registry = builtinWatchers();
 const made: Watcher[] = [];
 afterEach(async () => {
   for (const w of made.splice(0)) await w.stop();
+  vi.useRealTimers();
 });
 
 /** A watcher of `type` on a real directory, with reported runs collected. */
@@ -231,16 +232,17 @@ describe("file watcher", () => {
 describe("timer watcher", () => {
   it("fires fail when it expires after becoming active, and not when left early", async () => {
     const { reports, setActive } = await make("timer", { timer: "100ms" }, { active: false });
+    vi.useFakeTimers();
     setActive(true);
-    await until(
-      () => reports.length,
-      (n) => n === 1,
-    );
-    expect(reports[0]).toMatchObject({ outcome: "fail" });
+    await vi.advanceTimersByTimeAsync(99);
+    expect(reports).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(reports).toEqual([{ outcome: "fail", details: { timer: "100ms" } }]);
     setActive(true);
-    await new Promise((r) => setTimeout(r, 30));
+    await vi.advanceTimersByTimeAsync(30);
     setActive(false);
-    await new Promise((r) => setTimeout(r, 150));
+    // Well past when the timer would have expired.
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(reports).toHaveLength(1);
   });
 });

@@ -1,0 +1,40 @@
+import {
+  type AnyResourceKind,
+  KindRegistry,
+  type Logger,
+  type WatcherRegistry,
+} from "@org/reconcile-core";
+import type { AgentConfig } from "./config.js";
+import { fileKind } from "./kinds/file.js";
+import { machineKind } from "./kinds/machine.js";
+import { scriptKind } from "./kinds/script.js";
+import { systemctlCommand, systemdUnitKind } from "./kinds/systemd.js";
+
+/**
+ * The resource kinds this agent reconciles. The Container kind, and the Docker client under
+ * it, is loaded only when `docker.enabled`: a device without Docker never loads dockerode.
+ */
+export async function agentKinds(
+  config: AgentConfig,
+  log: Logger,
+  watchers: WatcherRegistry,
+): Promise<KindRegistry> {
+  const kinds: AnyResourceKind[] = [
+    fileKind({ allowedRoots: config.allowedRoots, maxBytes: config.maxFileBytes }),
+    scriptKind({ stateDir: config.stateDir, allowed: config.scripts.allowed, log }),
+    machineKind({
+      machinesDir: config.machinesDir,
+      allowExec: config.scripts.allowed,
+      watchers,
+    }),
+    systemdUnitKind({
+      systemctl: systemctlCommand(config.systemd.systemctl),
+      unitDir: config.systemd.unitDir,
+    }),
+  ];
+  if (config.docker.enabled) {
+    const { containerKindFor } = await import("./kinds/container.js");
+    kinds.push(await containerKindFor(config, log));
+  }
+  return new KindRegistry(kinds);
+}

@@ -1,1 +1,0 @@
-export { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "./docker.js";

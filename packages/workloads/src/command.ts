@@ -1,0 +1,6 @@
+import { splitCommand } from "@org/reconcile-core";
+
+/** Splits a shell-style command string into argv, as the spec formats allow. */
+export function commandArgv(command: string | string[]): string[] {
+  return typeof command === "string" ? splitCommand(command) : command;
+}
