@@ -10,20 +10,21 @@ const SOURCE_CONDITION =
   " return next(specifier, { ...context, conditions: [...context.conditions, 'source'] }); }";
 
 /**
- * Runs the app whose bin file is at `binUrl` (`<app>/bin/<app>.js`): its built `dist/cli.js`
- * when there is one, otherwise `src/cli.ts` through tsx. The working directory is left alone,
- * so file arguments stay relative to where the user typed the command.
+ * Runs the app whose bin file is at `binUrl` (`<app>/bin/<app>.js`): in a checkout, where
+ * `src/cli.ts` exists, the source through tsx (so an older `dist/` never runs stale code);
+ * in an installed package, which ships only `dist/`, the built `dist/cli.js`. The working
+ * directory is left alone, so file arguments stay relative to where the user typed the command.
  * @param {string} binUrl the bin file's `import.meta.url`
  */
 export async function launch(binUrl) {
-  const built = new URL("../dist/cli.js", binUrl);
-  if (existsSync(built)) {
-    await import(built.href);
+  const source = new URL("../src/cli.ts", binUrl);
+  if (!existsSync(source)) {
+    await import(new URL("../dist/cli.js", binUrl).href);
     return;
   }
   const tsx = await import("tsx/esm/api");
   // The app's own tsconfig, never one that happens to sit in the caller's directory.
   tsx.register({ tsconfig: fileURLToPath(new URL("../tsconfig.json", binUrl)) });
   register(SOURCE_CONDITION);
-  await import(new URL("../src/cli.ts", binUrl).href);
+  await import(source.href);
 }

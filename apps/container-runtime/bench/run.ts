@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { cpus } from "node:os";
 import { promisify } from "node:util";
-import { DockerDriver, LABEL_OWNER } from "@org/workloads/docker";
+import { DockerEngine, LABEL_OWNER } from "@org/workloads/docker";
 import { removeOwned, TEST_IMAGE } from "@org/workloads/testing";
 import { silentLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
@@ -12,7 +12,7 @@ import { Supervisor } from "../src/supervisor.js";
 const run = promisify(execFile);
 const REPLICAS = 20;
 const TRIALS = Number(process.env.BENCH_TRIALS ?? 20);
-const driver = new DockerDriver();
+const driver = new DockerEngine();
 
 /** Baseline: 20 sequential `docker run -d` of the same image and command, with the Docker CLI. */
 async function dockerCliBaseline(): Promise<number> {

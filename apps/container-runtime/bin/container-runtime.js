@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npx container-runtime` from anywhere in the repository: the built CLI, or its source when nothing is built.
+// `npx container-runtime` from anywhere in the repository: the source in a checkout, the built CLI in an installed package.
 import { launch } from "@org/cli/launch";
 
 await launch(import.meta.url);

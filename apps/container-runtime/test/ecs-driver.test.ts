@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { DockerDriver, LABEL_OWNER } from "@org/workloads/docker";
-import { shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
+import { DockerEngine, LABEL_OWNER } from "@org/workloads/docker";
+import { describeWorkloadContract, shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
 import { silentLogger, TerminalError } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
 import { EcsDriver, type EcsSpecInput, EcsSpecSchema } from "@org/workloads/ecs";
@@ -18,12 +18,13 @@ const LABEL_SPEC_HASH = "org.reconcile.spec-hash";
  * loopback port: the same SDK calls it makes against AWS, answered by real containers.
  */
 describe.runIf(shouldRunDockerTests())("EcsDriver against the ECS-compatible endpoint", () => {
-  const docker = new DockerDriver();
+  const docker = new DockerEngine();
   const endpointOwner = `ecs-driver-endpoint-${randomUUID().slice(0, 8)}`;
   const owner = `ecs-driver-${randomUUID().slice(0, 8)}`;
   let app: FastifyInstance;
   let ecs: EcsService;
   let driver: EcsDriver;
+  let endpoint = "";
 
   const spec = (input: Partial<EcsSpecInput> = {}) =>
     EcsSpecSchema.parse({ taskDefinition: "sleeper", ...input });
@@ -49,7 +50,7 @@ describe.runIf(shouldRunDockerTests())("EcsDriver against the ECS-compatible end
     });
     await ecs.start();
     app = await buildApi(supervisor, ecs);
-    const endpoint = await app.listen({ port: 0, host: "127.0.0.1" });
+    endpoint = await app.listen({ port: 0, host: "127.0.0.1" });
     driver = new EcsDriver({
       endpoint,
       region: "us-east-1",
@@ -74,6 +75,18 @@ describe.runIf(shouldRunDockerTests())("EcsDriver against the ECS-compatible end
           { name: "main", image: TEST_IMAGE, command: [...command], essential, stopTimeout: 1 },
         ],
       });
+    await ecs.registerTaskDefinition({
+      family: "contract",
+      containerDefinitions: [
+        {
+          name: "main",
+          image: TEST_IMAGE,
+          command: ["sleep", "600"],
+          essential: true,
+          stopTimeout: 1,
+        },
+      ],
+    });
   });
   afterAll(async () => {
     await driver?.close();
@@ -203,5 +216,23 @@ describe.runIf(shouldRunDockerTests())("EcsDriver against the ECS-compatible end
     ).rejects.toThrow(/startedBy/);
     // Stopping what is gone succeeds.
     await driver.stop("arn:aws:ecs:us-east-1:000000000000:task/workloads/0000", 0);
+  });
+
+  // The workload kind's contract, on ECS: one essential container whose command each case sets.
+  // ECS cannot probe a task from outside, so the health case is skipped by the driver's lack of `probe`.
+  describeWorkloadContract("ecs (container-runtime's endpoint)", {
+    driver: () =>
+      new EcsDriver({
+        endpoint,
+        region: "us-east-1",
+        cluster: "contract",
+        credentials: { accessKeyId: "local", secretAccessKey: "local" },
+        maxAttempts: 1,
+      }),
+    spec: (script, lifecycle) => ({
+      taskDefinition: "contract",
+      command: ["sh", "-c", script],
+      ...lifecycle,
+    }),
   });
 });

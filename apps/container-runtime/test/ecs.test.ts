@@ -10,7 +10,7 @@ import {
   StopTaskCommand,
   type Task,
 } from "@aws-sdk/client-ecs";
-import { DockerDriver, LABEL_OWNER } from "@org/workloads/docker";
+import { DockerEngine, LABEL_OWNER } from "@org/workloads/docker";
 import { shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
 import { silentLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
@@ -23,7 +23,7 @@ import { Supervisor } from "../src/supervisor.js";
 describe.runIf(shouldRunDockerTests())(
   "ECS-compatible endpoint through @aws-sdk/client-ecs (real Docker engine)",
   () => {
-    const driver = new DockerDriver();
+    const driver = new DockerEngine();
     // One owner per run, so containers an aborted run left behind are never adopted here.
     const owner = `ecs-test-${randomUUID().slice(0, 8)}`;
     const endpoints: Endpoint[] = [];

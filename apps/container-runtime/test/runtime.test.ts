@@ -2,13 +2,13 @@ import { randomUUID } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DockerDriver, LABEL_OWNER } from "@org/workloads/docker";
+import { DockerEngine, LABEL_OWNER } from "@org/workloads/docker";
 import { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
 import { CliProcess, tempDir, until } from "@org/reconcile-core/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const appDir = fileURLToPath(new URL("..", import.meta.url));
-const driver = new DockerDriver();
+const driver = new DockerEngine();
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {

@@ -15,7 +15,7 @@ mkdir -p "$PREFIX"
 cp -a "$BUILD_DIR/package.json" "$BUILD_DIR/node_modules" "$PREFIX/"
 mkdir -p "$PREFIX/apps" "$PREFIX/packages" "$PREFIX/docs"
 cp -a "$BUILD_DIR/apps/edge-agent" "$PREFIX/apps/"
-for p in reconcile-core transport-nats cli docker; do cp -a "$BUILD_DIR/packages/$p" "$PREFIX/packages/"; done
+for p in reconcile-core transport-nats cli workloads; do cp -a "$BUILD_DIR/packages/$p" "$PREFIX/packages/"; done
 cp -a "$BUILD_DIR/docs/edge-agent.md" "$PREFIX/docs/" 2>/dev/null || true
 ln -sf "$PREFIX/apps/edge-agent/dist/cli.js" /usr/local/bin/edge-agent
 

@@ -1,20 +1,18 @@
 import {
-  builtinWatchers,
   type CloudEvent,
   machineLoadFailedEvent,
   machineTransitionEvent,
   machineTransitionIgnoredEvent,
+  type WatcherRegistry,
   WatcherStateSchema,
 } from "@org/reconcile-core";
-
-const watcherTypes = builtinWatchers();
 
 /**
  * One human line per machine event, in Choria's style:
  *   pi-7 ContainerManager transitioned via absent: monitor => deploy
  *   pi-7 ContainerManager#deploy command: ./deploy.sh, previous: success ran: 0.513s
  */
-export function formatMachineEvent(event: CloudEvent): string {
+export function formatMachineEvent(event: CloudEvent, watchers: WatcherRegistry): string {
   if (event.type === machineTransitionEvent.type) {
     const d = machineTransitionEvent.parse(event).data;
     return `${d.identity} ${d.machine} transitioned via ${d.transition}: ${d.from_state} => ${d.to_state}`;
@@ -22,7 +20,7 @@ export function formatMachineEvent(event: CloudEvent): string {
   const state = WatcherStateSchema.safeParse(event.data);
   if (event.type.startsWith("io.choria.machine.watcher.") && state.success) {
     const d = state.data as Record<string, unknown> & typeof state.data;
-    const summary = watcherTypes.get(d.type)?.summarize?.(d);
+    const summary = watchers.get(d.type)?.summarize?.(d);
     const what = summary ? `${summary}, ` : "";
     const ran =
       d.previous_run_time === undefined ? "" : ` ran: ${(d.previous_run_time / 1e9).toFixed(3)}s`;

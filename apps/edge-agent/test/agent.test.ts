@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DockerDriver } from "@org/workloads/docker";
+import { DockerEngine } from "@org/workloads/docker";
 import { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
 import {
   type AgentStatus,
@@ -34,7 +34,7 @@ describe.runIf(runAgentTests)("edge agent against real nats-server and Docker", 
   const id = `pi-${process.pid}`;
   const signer = generateSigningKey();
   const stranger = generateSigningKey();
-  const driver = new DockerDriver();
+  const driver = new DockerEngine();
 
   const configPath = () => join(dir, "agent.yaml");
   const startAgent = () => {

@@ -13,10 +13,11 @@ export const LABEL_SPEC_HASH = "org.reconcile.spec-hash";
 export type Labels = Record<string, string>;
 
 /**
- * A workload's life, normalised across backends: `pending` (created, starting, pulling,
+ * A workload's life, normalised across backends: `created` (exists but was never started, e.g.
+ * its owner died between create and start: the kind starts it), `pending` (starting, pulling,
  * provisioning), `running`, `exited` (stopped, dead, failed to start; `exitCode` says how).
  */
-export type WorkloadState = "pending" | "running" | "exited";
+export type WorkloadState = "created" | "pending" | "running" | "exited";
 
 /** What a driver reports of one workload: only what the kind decides on, plus details for status. */
 export interface ObservedWorkload {
@@ -75,8 +76,12 @@ export interface WorkloadDriver<Spec extends LifecycleSpec = LifecycleSpec> {
   stop(id: string, graceMs: number): Promise<void>;
   /** Forgets it (force-stopping it when it still runs). */
   remove(id: string): Promise<void>;
-  /** Starts an exited workload again in place, when the backend can; else the kind recreates it. */
-  restart?(workload: ObservedWorkload, spec: Spec): Promise<void>;
+  /**
+   * Starts an exited workload again in place, when the backend can; else the kind recreates it.
+   * Returns false when this workload can no longer start because it is going away (removed by
+   * hand meanwhile): the kind then waits for it to go and creates a new one.
+   */
+  restart?(workload: ObservedWorkload, spec: Spec): Promise<boolean>;
   /** Output so far, stdout and stderr apart. */
   logs(id: string, options?: { tail?: number }): Promise<{ stdout: string; stderr: string }>;
   /** Streams changes to workloads carrying `labels` until `signal` aborts, where the backend has events. */

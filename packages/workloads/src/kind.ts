@@ -136,9 +136,15 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
     return { changed: true, details: details(created, { reason }) };
   }
 
-  async function restart(id: string, spec: Spec, hash: string, w: ObservedWorkload) {
+  /** The workload running again, or undefined when it is going away and cannot be restarted. */
+  async function restart(
+    id: string,
+    spec: Spec,
+    hash: string,
+    w: ObservedWorkload,
+  ): Promise<ObservedWorkload | undefined> {
     if (driver.restart) {
-      await driver.restart(w, spec);
+      if (!(await driver.restart(w, spec))) return undefined;
       return (await driver.inspect(w.id)) ?? w;
     }
     await driver.remove(w.id);
@@ -166,6 +172,7 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
       );
     }
     const t = track(id);
+    const before = { crashes: t.crashes, waitedFor: t.waitedFor };
     const run = runOf(w);
     if (t.waitedFor !== run) {
       // A run of unknown length (killed with its supervisor) is not counted as a crash.
@@ -185,9 +192,24 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
     }
     t.health = undefined;
     const restarted = await restart(id, spec, hash, w);
+    if (!restarted) {
+      // Removed by hand while it exited: not a crash; a new one follows once it is gone.
+      Object.assign(t, before);
+      return lookAgainSoon(w);
+    }
     return {
       changed: true,
       details: details(restarted, { restarts: t.crashes, lastExitCode: code }),
+    };
+  }
+
+  /** Still starting, or on its way out: look again soon (an event may come sooner). */
+  function lookAgainSoon(w: ObservedWorkload): ReconcileOutcome {
+    return {
+      changed: false,
+      progressing: true,
+      details: details(w),
+      requeueAfterMs: pendingPollMs,
     };
   }
 
@@ -261,13 +283,13 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
           return launch(id, spec, hash, keep, "spec changed");
         }
         switch (keep.state) {
+          case "created": {
+            const started = await restart(id, spec, hash, keep);
+            if (!started) return lookAgainSoon(keep);
+            return { changed: true, details: details(started, { reason: "started" }) };
+          }
           case "pending":
-            return {
-              changed: false,
-              progressing: true,
-              details: details(keep),
-              requeueAfterMs: pendingPollMs,
-            };
+            return lookAgainSoon(keep);
           case "exited":
             return exited(id, spec, hash, keep);
           case "running":

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:net";
-import { Controller, KindRegistry } from "@org/reconcile-core";
+import { canonicalHash, Controller, KindRegistry } from "@org/reconcile-core";
 import { until } from "@org/reconcile-core/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { LABEL_OWNER, LABEL_RESOURCE, LABEL_SPEC_HASH } from "../src/driver.js";
@@ -284,6 +284,31 @@ describe.runIf(shouldRunDockerTests())(
           (c) => c === undefined,
           20_000,
         );
+      });
+
+      it("starts a container its owner created but never started (a crash between create and start)", async () => {
+        const controller = start();
+        const desired = { image: TEST_IMAGE, command: ["sleep", "300"], stopGracePeriod: "1s" };
+        const name = `${kindOwner}-half`;
+        const created = await driver.docker.createContainer(
+          driver.createOptions(name, ContainerSpecSchema.parse(desired), {
+            [LABEL_OWNER]: kindOwner,
+            [LABEL_RESOURCE]: "half",
+            [LABEL_SPEC_HASH]: canonicalHash(ContainerSpecSchema.parse(desired)),
+          }),
+        );
+        expect((await containerOf("half"))?.state).toBe("created");
+        controller.apply({
+          generation: 1,
+          resources: [{ kind: "Container", id: "half", spec: desired }],
+        });
+        await until(
+          () => controller.status().resources.half?.state,
+          (s) => s === "Ready",
+          20_000,
+        );
+        const c = await containerOf("half");
+        expect(c).toMatchObject({ id: created.id, state: "running" });
       });
 
       it("replaces a replica whose health check starts failing", async () => {

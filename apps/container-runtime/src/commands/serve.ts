@@ -29,6 +29,6 @@ export async function serve(config: RuntimeConfig): Promise<void> {
   const signal = await waitForSignal();
   log.info({ signal }, "stopping");
   await app.close();
-  ecs?.stop();
+  await ecs?.stop();
   await supervisor.stop();
 }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import {
   type ContainerSpec,
   ContainerSpecSchema,
-  type DockerDriver,
+  type DockerEngine,
   LABEL_OWNER,
 } from "@org/workloads/docker";
 import { canonicalHash, type Logger } from "@org/reconcile-core";
@@ -36,7 +36,7 @@ const DEFAULT_STOPPED_TASK_RETENTION_MS = 60 * 60 * 1000;
 const CLIENT_TOKEN_TTL_S = 24 * 60 * 60;
 
 export interface EcsServiceOptions {
-  driver: DockerDriver;
+  driver: DockerEngine;
   /** The owner label on task containers; one owner per endpoint on an engine. */
   owner?: string;
   region?: string;
@@ -61,7 +61,7 @@ interface ClientTokenRecord {
  * definitions and stopped tasks from the state dir.
  */
 export class EcsService {
-  readonly #driver: DockerDriver;
+  readonly #driver: DockerEngine;
   readonly #owner: string;
   readonly #region: string;
   readonly #log: Logger;

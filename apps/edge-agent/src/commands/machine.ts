@@ -11,6 +11,7 @@ import {
   MachineRuntime,
   machineEventPattern,
   MemoryEventBus,
+  type WatcherRegistry,
 } from "@org/reconcile-core";
 import { print, waitForSignal } from "@org/cli";
 import { formatMachineEvent } from "../format.js";
@@ -44,8 +45,8 @@ export async function validateMachines(
   return failed > 0 ? 1 : 0;
 }
 
-const printer = (json: boolean) => (event: CloudEvent) => {
-  print(json ? JSON.stringify(event) : formatMachineEvent(event));
+const printer = (json: boolean, watchers: WatcherRegistry) => (event: CloudEvent) => {
+  print(json ? JSON.stringify(event) : formatMachineEvent(event, watchers));
 };
 
 /** `machine run DIR`: one machine, or a directory of machines, with no middleware; events to stdout. */
@@ -56,10 +57,10 @@ export async function runMachines(
   const dir = resolve(path);
   const log = createLogger("edge-agent", { level: options.logLevel ?? "warn" }, process.stderr);
   const bus = new MemoryEventBus({ log });
-  bus.subscribe("choria.machine.>", printer(options.json ?? false));
-  const identity = options.identity ?? hostname();
-  // One registry for loading and running, as the agent does.
+  // One registry for loading, running and printing, as the agent does.
   const registry = builtinWatchers();
+  bus.subscribe("choria.machine.>", printer(options.json ?? false, registry));
+  const identity = options.identity ?? hostname();
   let stop: () => Promise<void>;
   if (await exists(join(dir, MACHINE_FILE))) {
     const result = await loadMachineFile(join(dir, MACHINE_FILE), registry);
@@ -120,7 +121,7 @@ export async function watchMachines(options: {
     ...(options.machine ? { machine: options.machine } : {}),
     ...(options.type ? { type: options.type } : {}),
   });
-  bus.subscribe(pattern, printer(options.json ?? false));
+  bus.subscribe(pattern, printer(options.json ?? false, builtinWatchers()));
   await nc.flush();
   process.stderr.write(`watching ${pattern} on ${nc.getServer()}\n`);
   await waitForSignal();

@@ -426,6 +426,36 @@ describe("Controller", () => {
   });
 });
 
+describe("Controller reconcileNow (an event source says a resource changed)", () => {
+  it("never cuts a failure's backoff short", async () => {
+    vi.useFakeTimers();
+    const world = new World();
+    const controller = start(world, { backoff: { baseMs: 60_000, capMs: 60_000, jitter: 0 } });
+    controller.apply(manifest(1, value("a", "1")));
+    await vi.advanceTimersByTimeAsync(0);
+    await controller.idle();
+    expect(controller.status().resources.a?.state).toBe("Ready");
+
+    // Failed, with a minute of backoff ahead: an event does not bring the retry forward.
+    world.failing.set("a", () => new Error("engine busy"));
+    expect(controller.reconcileNow("a")).toBe(true);
+    await vi.advanceTimersByTimeAsync(0);
+    await controller.idle();
+    expect(controller.status().resources.a?.state).toBe("Failed");
+    const afterFailure = world.reconciles;
+    controller.reconcileNow("a");
+    await vi.advanceTimersByTimeAsync(59_000);
+    await controller.idle();
+    expect(world.reconciles).toBe(afterFailure);
+    world.failing.delete("a");
+    await vi.advanceTimersByTimeAsync(1_000);
+    await controller.idle();
+    expect(world.reconciles).toBe(afterFailure + 1);
+    expect(controller.status().resources.a?.state).toBe("Ready");
+    expect(controller.reconcileNow("unknown")).toBe(false);
+  });
+});
+
 describe("Controller with unknown kinds", () => {
   it("drops an unknown-kind resource that a new generation removes, and observes the generation", async () => {
     const world = new World();
@@ -527,6 +557,30 @@ describe("Controller with work that takes a while", () => {
     expect(status.resources.job).toMatchObject({ details: { result: "done" } });
     expect(status.observedGeneration).toBe(1);
     expect(condition(status, "Ready")).toBe("True");
+  });
+
+  it("brings the next look at work under way forward when an event says it changed", async () => {
+    vi.useFakeTimers();
+    const jobs = new Jobs();
+    const controller = new Controller({
+      kinds: new KindRegistry([jobs.kind()]),
+      backoff: fast,
+      resyncIntervalMs: 0,
+      statusIntervalMs: 0,
+    });
+    controllers.push(controller);
+    controller.start();
+    controller.apply(manifest(1, { kind: "Job", id: "j", spec: { task: "build" } }));
+    await vi.advanceTimersByTimeAsync(0);
+    await controller.idle();
+    const polls = jobs.polls;
+    jobs.finished.add("j");
+    // The requeue is 10 ms away; the event makes it now, without moving the clock.
+    controller.reconcileNow("j");
+    await vi.advanceTimersByTimeAsync(0);
+    await controller.idle();
+    expect(jobs.polls).toBe(polls + 1);
+    expect(controller.status().resources.j?.state).toBe("Ready");
   });
 
   it("deletes work under way with the spec it was started with", async () => {

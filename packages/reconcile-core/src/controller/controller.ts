@@ -179,12 +179,14 @@ export class Controller {
 
   /**
    * Reconciles `id` now (an event says it changed, e.g. its container died), unless it waits
-   * on a backoff. Returns false when the id is not managed.
+   * on a failure's backoff; a plain requeue (a poll of work in progress, the next health check)
+   * is brought forward. Returns false when the id is not managed.
    */
   reconcileNow(id: string): boolean {
     const r = this.#resources.get(id);
     if (!r) return false;
-    if (!r.blocked && !this.#queue.isDelayed(id)) this.#queue.add(id);
+    const backingOff = r.status.state === "Failed" && this.#queue.isDelayed(id);
+    if (!r.blocked && !backingOff) this.#queue.add(id);
     return true;
   }
 

@@ -172,19 +172,27 @@ export function describeWorkloadContract<Spec extends LifecycleSpec>(
       expect((third as RetryAfterError).retryAfterMs).toBe(CRASH_BACKOFF.baseMs * 2);
     });
 
-    it("replaces a workload whose health check fails `retries` times in a row, and shows health in its details", async (test) => {
-      if (!driver.probe) test.skip(`the ${driver.name} driver declares no probe`);
+    it("replaces a workload whose health check fails `retries` times in a row, and shows health in its details; a driver that cannot probe refuses health checks", async () => {
       const k = kindFor();
       const marker = `/tmp/workload-contract-${randomUUID().slice(0, 8)}`;
-      const spec = k.parse(`touch ${marker}; sleep 1; rm -f ${marker}; exec sleep 300`, {
-        healthCheck: {
-          type: "command",
-          command: ["test", "-e", marker],
-          interval: "200ms",
-          timeout: "2s",
-          retries: 2,
-        },
-      });
+      const healthCheck: NonNullable<LifecycleInput["healthCheck"]> = {
+        type: "command",
+        command: ["test", "-e", marker],
+        interval: "200ms",
+        timeout: "2s",
+        retries: 2,
+      };
+      const script = `touch ${marker}; sleep 1; rm -f ${marker}; exec sleep 300`;
+      if (!driver.probe) {
+        // Never silently unhealthy-but-Ready: refused by the driver's spec schema, or terminally by the kind.
+        const input = options.spec(script, { stopGracePeriod: "1s", healthCheck });
+        const parsed = k.kind.spec.safeParse(input);
+        if (parsed.success)
+          await expect(k.reconcile("health", parsed.data)).rejects.toBeInstanceOf(TerminalError);
+        expect(await k.observe("health")).toEqual([]);
+        return;
+      }
+      const spec = k.parse(script, { healthCheck });
       const { workload: sick } = await converge(k, "health", spec);
       const healthSeen: unknown[] = [];
       const end = Date.now() + timeoutMs;

@@ -33,10 +33,13 @@ const EVENT_ACTIONS: Record<string, WorkloadEvent["action"]> = {
 export function observedWorkload(c: ObservedContainer): ObservedWorkload {
   const state =
     c.state === "created"
-      ? "pending"
-      : c.state === "exited" || c.state === "dead" || c.state === "removing"
-        ? "exited"
-        : "running";
+      ? "created"
+      : // Being removed (by hand, or by us): nothing to restart; it is about to be gone.
+        c.state === "removing"
+        ? "pending"
+        : c.state === "exited" || c.state === "dead"
+          ? "exited"
+          : "running";
   return {
     id: c.id,
     name: c.name,
@@ -109,7 +112,7 @@ export function dockerDriver(options: DockerDriverOptions = {}): DockerWorkloadD
     },
 
     async restart(workload) {
-      await (await load()).start(workload.id);
+      return (await load()).start(workload.id);
     },
 
     async logs(id, logOptions = {}) {

@@ -201,10 +201,17 @@ export class DockerEngine {
     return container.id;
   }
 
-  async start(id: string): Promise<void> {
-    await this.#call("start container", () => this.docker.getContainer(id).start()).catch((err) => {
-      if (statusOf(err) !== 304) throw err; // already started
-    });
+  /** Starts a container; false when it cannot start because it is being removed. Starting a running one succeeds. */
+  async start(id: string): Promise<boolean> {
+    try {
+      await this.#call("start container", () => this.docker.getContainer(id).start());
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 304) return true; // already started
+      if (statusOf(err) === 409 && /marked for removal/.test(String((err as Error).message)))
+        return false;
+      throw err;
+    }
   }
 
   /** Stops with a grace period (SIGTERM, then SIGKILL after `graceMs`). Stopping a stopped container succeeds. */

@@ -1,7 +1,6 @@
 /** The Docker engine client itself (loads dockerode): for callers that need more than the workload driver (stats, exec, follow logs). */
 export {
   DockerEngine,
-  DockerEngine as DockerDriver,
   type DockerEngineOptions,
   type LogLine,
   type ObservedContainer,

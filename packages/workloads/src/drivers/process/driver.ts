@@ -153,7 +153,7 @@ export function processDriver(options: ProcessDriverOptions): WorkloadDriver<Pro
       for (const ext of ["json", "pid", "exit"]) await rm(`${base(id)}.${ext}`, { force: true });
     },
 
-    restart: (workload, spec) => launch(workload.name, spec, workload.labels).then(() => undefined),
+    restart: (workload, spec) => launch(workload.name, spec, workload.labels).then(() => true),
 
     async logs(id, logOptions = {}) {
       const tail = (text: string) =>
