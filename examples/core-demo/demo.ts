@@ -25,7 +25,7 @@ const manifestPath = join(root, "manifest.yaml");
 /** A deliberately small File kind: content and mode of a file under `filesDir`. */
 const DemoFile = defineKind({
   name: "DemoFile",
-  spec: z
+  specSchema: z
     .object({
       name: z.string().regex(/^[\w.-]+$/, "a plain file name"),
       content: z.string(),

@@ -16,7 +16,7 @@ if (!gc) throw new Error("run with --expose-gc (npm run bench does)");
 
 const noop = defineKind({
   name: "Noop",
-  spec: z.object({ path: z.string(), content: z.string(), mode: z.number().int() }).strict(),
+  specSchema: z.object({ path: z.string(), content: z.string(), mode: z.number().int() }).strict(),
   reconciler: {
     observe: async () => undefined,
     reconcile: async () => ({ changed: false }),

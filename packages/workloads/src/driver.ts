@@ -64,7 +64,7 @@ export interface WorkloadDriver<Spec extends LifecycleSpec = LifecycleSpec> {
   /** Short backend name for status and errors: "docker", "process", "ecs". */
   readonly name: string;
   /** The driver's spec schema; it extends `LifecycleSpecSchema`. */
-  readonly spec: z.ZodType<Spec>;
+  readonly specSchema: z.ZodType<Spec>;
   /** Makes a spec launchable before the old workload is stopped (Docker: the image is present). */
   prepare?(spec: Spec): Promise<void>;
   /** Creates and starts a workload; returns it as observed right after the start. */

@@ -259,7 +259,7 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
 
   return defineKind({
     name: kindName,
-    spec: driver.spec,
+    specSchema: driver.specSchema,
     reconciler: {
       observe: async (id: string) => driver.list({ [LABEL_OWNER]: owner, [LABEL_RESOURCE]: id }),
 

@@ -106,7 +106,7 @@ export function fileKind(options: { allowedRoots: readonly string[]; maxBytes?: 
 
   return defineKind({
     name: "File",
-    spec: FileSpecSchema,
+    specSchema: FileSpecSchema,
     reconciler: {
       async observe(_id, _ctx, desired): Promise<ObservedFile | undefined> {
         if (!desired) return undefined;

@@ -114,7 +114,7 @@ export function machineKind(options: {
   const dirOf = (id: string) => join(options.machinesDir, id.replace(/[^A-Za-z0-9_-]/g, "-"));
   return defineKind({
     name: "Machine",
-    spec: MachineResourceSpecSchema,
+    specSchema: MachineResourceSpecSchema,
     reconciler: {
       observe: async (id) => installedHash(dirOf(id)),
 

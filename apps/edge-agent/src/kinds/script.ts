@@ -276,7 +276,7 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
 
   return defineKind({
     name: "Script",
-    spec: ScriptSpecSchema,
+    specSchema: ScriptSpecSchema,
     reconciler: {
       observe,
 

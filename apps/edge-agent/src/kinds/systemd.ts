@@ -71,7 +71,7 @@ export function systemdUnitKind(options: { systemctl: Systemctl; unitDir?: strin
   };
   return defineKind({
     name: "SystemdUnit",
-    spec: SystemdUnitSpecSchema,
+    specSchema: SystemdUnitSpecSchema,
     reconciler: {
       async observe(_id, _ctx, desired): Promise<ObservedUnit | undefined> {
         if (!desired) return undefined;

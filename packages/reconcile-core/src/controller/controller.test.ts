@@ -22,7 +22,7 @@ class World {
   kind() {
     return defineKind({
       name: "Value",
-      spec: z.object({ value: z.string(), note: z.string().default("") }).strict(),
+      specSchema: z.object({ value: z.string(), note: z.string().default("") }).strict(),
       reconciler: {
         observe: async (id: string) => this.values.get(id),
         reconcile: async (resource, observed) => {
@@ -482,7 +482,7 @@ describe("Controller with work that takes a while", () => {
     kind() {
       return defineKind({
         name: "Job",
-        spec: z.object({ task: z.string() }).strict(),
+        specSchema: z.object({ task: z.string() }).strict(),
         reconciler: {
           observe: async (id: string) => ({
             started: this.started.has(id),
@@ -613,7 +613,7 @@ describe("Controller observing", () => {
     const looked: string[] = [];
     const kind = defineKind({
       name: "At",
-      spec: z.object({ path: z.string(), content: z.string() }).strict(),
+      specSchema: z.object({ path: z.string(), content: z.string() }).strict(),
       reconciler: {
         observe: async (_id: string, _ctx, desired) => {
           if (!desired) return undefined;

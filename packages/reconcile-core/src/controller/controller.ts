@@ -295,7 +295,7 @@ export class Controller {
         });
         continue;
       }
-      const spec = kind.spec.safeParse(resource.spec);
+      const spec = kind.specSchema.safeParse(resource.spec);
       if (!spec.success) {
         r.blocked = true;
         this.#setStatus(r, {

@@ -56,14 +56,15 @@ export interface Reconciler<Spec, Observed = unknown> {
 /** A registered kind of resource: a name, the zod schema of its spec, and its reconciler. */
 export interface ResourceKind<Spec = unknown, Observed = unknown> {
   name: string;
-  spec: z.ZodType<Spec>;
+  /** Validates `resource.spec` values; named apart from them on purpose. */
+  specSchema: z.ZodType<Spec>;
   reconciler: Reconciler<Spec, Observed>;
 }
 
 /** Types a kind from its spec schema; a helper so call sites need no explicit generics. */
 export function defineKind<S extends z.ZodType, Observed = unknown>(kind: {
   name: string;
-  spec: S;
+  specSchema: S;
   reconciler: Reconciler<z.infer<S>, Observed>;
 }): ResourceKind<z.infer<S>, Observed> {
   return kind as ResourceKind<z.infer<S>, Observed>;

@@ -30,7 +30,7 @@ type ServiceSpec = { unit: string; enabled: boolean };
 
 const fileKind = defineKind({
   name: "File",
-  spec: FileSchema,
+  specSchema: FileSchema,
   reconciler: {
     observe: async (id, ctx, desired) => {
       expectTypeOf(id).toEqualTypeOf<string>();
@@ -58,7 +58,7 @@ const fileKind = defineKind({
 
 const serviceKind = defineKind({
   name: "Service",
-  spec: ServiceSchema,
+  specSchema: ServiceSchema,
   reconciler: {
     observe: async () => undefined,
     reconcile: async (resource) => (resource.spec.enabled ? { changed: true } : undefined),
@@ -78,7 +78,7 @@ describe("defineKind", () => {
   it("refuses a spec field the schema does not have", () => {
     defineKind({
       name: "File",
-      spec: FileSchema,
+      specSchema: FileSchema,
       reconciler: {
         observe: async () => undefined,
         reconcile: async (resource) => {
@@ -94,7 +94,7 @@ describe("defineKind", () => {
   it("refuses a spec field used as the wrong type", () => {
     defineKind({
       name: "File",
-      spec: FileSchema,
+      specSchema: FileSchema,
       reconciler: {
         observe: async () => undefined,
         reconcile: async (resource) => {
@@ -110,7 +110,7 @@ describe("defineKind", () => {
   it("refuses a reconciler written for another spec", () => {
     defineKind({
       name: "File",
-      spec: FileSchema,
+      specSchema: FileSchema,
       reconciler: {
         observe: async () => undefined,
         // @ts-expect-error: this reconciler expects a Service spec, the schema makes a File spec
@@ -180,7 +180,7 @@ describe("KindRegistry", () => {
     registry.register(
       defineKind({
         name: "Note",
-        spec: z.string(),
+        specSchema: z.string(),
         reconciler: {
           observe: async () => undefined,
           reconcile: async (resource) => ({ details: { length: resource.spec.length } }),

@@ -72,7 +72,7 @@ export function describeWorkloadContract<Spec extends LifecycleSpec>(
         kind,
         observe,
         parse: (script: string, lifecycle: LifecycleInput = {}) =>
-          kind.spec.parse(options.spec(script, { stopGracePeriod: "1s", ...lifecycle })),
+          kind.specSchema.parse(options.spec(script, { stopGracePeriod: "1s", ...lifecycle })),
         reconcile: async (id: string, spec: Spec): Promise<ReconcileOutcome> =>
           (await r.reconcile({ kind: "Workload", id, spec }, await observe(id), ctx)) ?? {},
         /** Polls the workloads of `id` until `ok` holds. */
@@ -186,7 +186,7 @@ export function describeWorkloadContract<Spec extends LifecycleSpec>(
       if (!driver.probe) {
         // Never silently unhealthy-but-Ready: refused by the driver's spec schema, or terminally by the kind.
         const input = options.spec(script, { stopGracePeriod: "1s", healthCheck });
-        const parsed = k.kind.spec.safeParse(input);
+        const parsed = k.kind.specSchema.safeParse(input);
         if (parsed.success)
           await expect(k.reconcile("health", parsed.data)).rejects.toBeInstanceOf(TerminalError);
         expect(await k.observe("health")).toEqual([]);

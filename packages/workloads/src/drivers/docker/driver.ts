@@ -83,7 +83,7 @@ export function dockerDriver(options: DockerDriverOptions = {}): DockerWorkloadD
 
   return {
     name: "docker",
-    spec: ContainerSpecSchema,
+    specSchema: ContainerSpecSchema,
     engine: load,
 
     async prepare(spec) {

@@ -47,7 +47,7 @@ const TERMINAL = new Set([
  */
 export class EcsDriver implements WorkloadDriver<EcsSpec> {
   readonly name = "ecs";
-  readonly spec = EcsSpecSchema;
+  readonly specSchema = EcsSpecSchema;
   readonly cluster: string;
   readonly #options: EcsDriverOptions;
   #client?: Promise<{ sdk: Sdk; client: ECSClient }>;

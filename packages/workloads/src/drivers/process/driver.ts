@@ -129,7 +129,7 @@ export function processDriver(options: ProcessDriverOptions): WorkloadDriver<Pro
 
   return {
     name: "process",
-    spec: ProcessSpecSchema,
+    specSchema: ProcessSpecSchema,
 
     create: ({ name, spec, labels }) => launch(name, spec, labels),
 
