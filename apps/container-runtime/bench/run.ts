@@ -6,7 +6,7 @@ import { removeOwned, TEST_IMAGE } from "@org/workloads/testing";
 import { silentLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
 import { percentile, printTable, type Row } from "@org/reconcile-core/bench";
-import { parseAgentSpec } from "../src/agent-spec.js";
+import { parseAgentDefinition } from "../src/agent-definition.js";
 import { Supervisor } from "../src/supervisor.js";
 
 const run = promisify(execFile);
@@ -37,7 +37,7 @@ async function dockerCliBaseline(): Promise<number> {
 
 async function main() {
   await removeOwned(driver, "bench-runtime");
-  const result = parseAgentSpec({
+  const result = parseAgentDefinition({
     apiVersion: "agent.dev/v1",
     kind: "Agent",
     metadata: { name: "bench", version: "1.0.0" },

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "@org/reconcile-core";
-import { type AgentSpec, parseAgentSpec } from "./agent-spec.js";
+import { type AgentDefinition, parseAgentDefinition } from "./agent-definition.js";
 
 /**
  * The applied agent specs, one JSON file each under `<stateDir>/agents`, and the manifest
@@ -16,12 +16,14 @@ export class AgentStore {
     this.#generationFile = join(stateDir, "generation");
   }
 
-  async load(): Promise<{ agents: AgentSpec[]; generation: number; problems: string[] }> {
+  async load(): Promise<{ agents: AgentDefinition[]; generation: number; problems: string[] }> {
     await mkdir(this.#dir, { recursive: true });
-    const agents: AgentSpec[] = [];
+    const agents: AgentDefinition[] = [];
     const problems: string[] = [];
     for (const file of (await readdir(this.#dir)).filter((f) => f.endsWith(".json")).sort()) {
-      const result = parseAgentSpec(JSON.parse(await readFile(join(this.#dir, file), "utf8")));
+      const result = parseAgentDefinition(
+        JSON.parse(await readFile(join(this.#dir, file), "utf8")),
+      );
       if (result.ok) agents.push(result.agent);
       else problems.push(`${file}: ${result.error}`);
     }
@@ -30,7 +32,7 @@ export class AgentStore {
     return { agents, generation, problems };
   }
 
-  async put(agent: AgentSpec): Promise<void> {
+  async put(agent: AgentDefinition): Promise<void> {
     await mkdir(this.#dir, { recursive: true });
     await writeFileAtomic(
       join(this.#dir, `${agent.metadata.name}.json`),

@@ -1,14 +1,14 @@
 export {
-  type AgentSpec,
-  AgentSpecSchema,
+  type AgentDefinition,
+  AgentDefinitionSchema,
   compileManifest,
   containerSpecOf,
-  parseAgentSpec,
-  parseAgentSpecText,
+  parseAgentDefinition,
+  parseAgentDefinitionText,
   replicaIds,
   resolveEnvironment,
-} from "./agent-spec.js";
+} from "./agent-definition.js";
 export { buildApi } from "./api/server.js";
 export { EcsService } from "./ecs/ecs-service.js";
-export { processSpecOf, type ReplicaTarget } from "./agent-spec.js";
+export { processSpecOf, type ReplicaTarget } from "./agent-definition.js";
 export { detectStrategy, type Strategy, Supervisor, type SupervisorOptions } from "./supervisor.js";

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import {
-  type AgentStatus,
+  type ManifestStatus,
   type AnyResourceKind,
   Controller,
   KindRegistry,
@@ -17,14 +17,14 @@ import {
   workloadKind,
 } from "@org/workloads";
 import {
-  type AgentSpec,
+  type AgentDefinition,
   compileManifest,
   containerReplicas,
   processReplicas,
   type ReplicaTarget,
   replicaIds,
   resolveEnvironment,
-} from "./agent-spec.js";
+} from "./agent-definition.js";
 import { AgentStore } from "./agent-store.js";
 
 export type Strategy = "docker" | "process";
@@ -83,7 +83,7 @@ export class Supervisor {
   readonly #target: ReplicaTarget;
   readonly #store: AgentStore;
   readonly #options: SupervisorOptions;
-  readonly #agents = new Map<string, AgentSpec>();
+  readonly #agents = new Map<string, AgentDefinition>();
   readonly #abort = new AbortController();
   #generation = 0;
   #applying: Promise<unknown> = Promise.resolve();
@@ -134,7 +134,7 @@ export class Supervisor {
   }
 
   /** Applies (creates or updates) an agent. Throws when its environment cannot be resolved. */
-  async apply(agent: AgentSpec): Promise<{ generation: number }> {
+  async apply(agent: AgentDefinition): Promise<{ generation: number }> {
     // Compiling once here refuses what this strategy cannot run before it is stored.
     this.#target.specOf(agent, this.#environment(agent));
     this.#agents.set(agent.metadata.name, agent);
@@ -150,7 +150,7 @@ export class Supervisor {
     return true;
   }
 
-  get(name: string): AgentSpec | undefined {
+  get(name: string): AgentDefinition | undefined {
     return this.#agents.get(name);
   }
 
@@ -198,7 +198,7 @@ export class Supervisor {
     }
   }
 
-  #summary(agent: AgentSpec, status: AgentStatus): AgentSummary {
+  #summary(agent: AgentDefinition, status: ManifestStatus): AgentSummary {
     const replicaStatus = replicaIds(agent).map((id) => ({ id, status: status.resources[id] }));
     return {
       name: agent.metadata.name,
@@ -210,7 +210,7 @@ export class Supervisor {
     };
   }
 
-  #environment(agent: AgentSpec): Record<string, string> {
+  #environment(agent: AgentDefinition): Record<string, string> {
     return resolveEnvironment(agent, {
       env: this.#options.env ?? process.env,
       ...(this.#options.secretsDir ? { secretsDir: this.#options.secretsDir } : {}),
@@ -224,7 +224,7 @@ export class Supervisor {
         this.#generation++;
         await this.#store.setGeneration(this.#generation);
       }
-      const compiled: Array<{ agent: AgentSpec; env: Record<string, string> }> = [];
+      const compiled: Array<{ agent: AgentDefinition; env: Record<string, string> }> = [];
       for (const agent of this.#agents.values()) {
         try {
           compiled.push({ agent, env: this.#environment(agent) });

@@ -4,7 +4,7 @@ import { silentLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
 import { processAlive as alive } from "@org/workloads";
 import { afterEach, describe, expect, it } from "vitest";
-import { parseAgentSpec } from "../src/agent-spec.js";
+import { parseAgentDefinition } from "../src/agent-definition.js";
 import { Supervisor } from "../src/supervisor.js";
 
 const supervisors: Supervisor[] = [];
@@ -13,7 +13,7 @@ afterEach(async () => {
 });
 
 function worker(replicas: number) {
-  const result = parseAgentSpec({
+  const result = parseAgentDefinition({
     apiVersion: "agent.dev/v1",
     kind: "Agent",
     metadata: { name: "worker", version: "1.0.0" },
@@ -91,7 +91,7 @@ describe("process strategy (no Docker)", () => {
 
   it("refuses an agent without a command under the process strategy", async () => {
     const supervisor = await start(await tempDir("process-state"));
-    const result = parseAgentSpec({
+    const result = parseAgentDefinition({
       apiVersion: "agent.dev/v1",
       kind: "Agent",
       metadata: { name: "imageonly" },

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  AgentStatusSchema,
+  ManifestStatusSchema,
   createLogger,
   decodeJson,
   encodeJson,
@@ -71,7 +71,7 @@ async function rollout(
       const id = entry.key.slice("actual-state.".length);
       const sent = sentAt.get(id);
       if (sent === undefined || doneAt.has(id)) continue;
-      const status = decodeJson(AgentStatusSchema, entry.key, entry.revision, entry.value);
+      const status = decodeJson(ManifestStatusSchema, entry.key, entry.revision, entry.value);
       const ready =
         status.observedGeneration === generation &&
         status.conditions.some((c) => c.type === "Ready" && c.status === "True");

@@ -3,7 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { arch, hostname, platform } from "node:os";
 import { join } from "node:path";
 import {
-  type AgentStatus,
+  type ManifestStatus,
   builtinWatchers,
   Controller,
   decodeYaml,
@@ -83,7 +83,7 @@ export class EdgeAgent {
   readonly #heartbeat?: HeartbeatSender;
   #rejection?: Rejection;
   #lastReconcileAt?: string;
-  #lastStatus?: AgentStatus;
+  #lastStatus?: ManifestStatus;
   /** Source updates are handled one at a time, in the order the source delivered them. */
   #receiving: Promise<void> = Promise.resolve();
 
@@ -197,7 +197,7 @@ export class EdgeAgent {
   }
 
   /** The agent's status: the controller's, plus a ManifestRejected condition while the last manifest offered was refused. */
-  status(): AgentStatus {
+  status(): ManifestStatus {
     const status = this.controller.status();
     if (!this.#rejection) return status;
     return {

@@ -1,5 +1,5 @@
 import {
-  type AgentStatus,
+  type ManifestStatus,
   decodeJson,
   type KvStore,
   MemoryKvStore,
@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { HeartbeatSchema, heartbeatKey } from "./fleet.js";
 import { HeartbeatSender, heartbeatOf } from "./heartbeat.js";
 
-const status: AgentStatus = {
+const status: ManifestStatus = {
   manifestGeneration: 4,
   observedGeneration: 3,
   resources: {

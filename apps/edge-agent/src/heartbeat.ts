@@ -1,5 +1,5 @@
 import { arch, freemem, hostname, loadavg, platform, totalmem } from "node:os";
-import { type AgentStatus, encodeJson, type KvStore, type Logger } from "@org/reconcile-core";
+import { type ManifestStatus, encodeJson, type KvStore, type Logger } from "@org/reconcile-core";
 import { type Heartbeat, heartbeatKey } from "./fleet.js";
 
 export interface HeartbeatSenderOptions {
@@ -8,7 +8,7 @@ export interface HeartbeatSenderOptions {
   store: KvStore;
   intervalMs: number;
   /** The agent's status at the moment of the beat. */
-  status: () => AgentStatus;
+  status: () => ManifestStatus;
   /** When the controller last reported a reconcile, if ever. */
   lastReconcileAt: () => string | undefined;
   /** Called after each heartbeat written (the agent counts them). */
@@ -24,7 +24,7 @@ export function heartbeatOf(input: {
   version: string;
   startedAt: Date;
   at: Date;
-  status: AgentStatus;
+  status: ManifestStatus;
   lastReconcileAt?: string | undefined;
 }): Heartbeat {
   const states = Object.values(input.status.resources);

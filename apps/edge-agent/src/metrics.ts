@@ -1,5 +1,5 @@
 import { createServer, type Server } from "node:http";
-import type { AgentStatus, Logger } from "@org/reconcile-core";
+import type { ManifestStatus, Logger } from "@org/reconcile-core";
 import { Counter, Gauge, Registry } from "prom-client";
 
 /** The agent's Prometheus metrics, served on `metricsPort` when one is configured. */
@@ -39,7 +39,7 @@ export class AgentMetrics {
   });
   #server?: Server;
 
-  observe(status: AgentStatus): void {
+  observe(status: ManifestStatus): void {
     const counts: Record<string, number> = {
       Pending: 0,
       Reconciling: 0,

@@ -1,6 +1,6 @@
 import {
-  type AgentStatus,
-  AgentStatusSchema,
+  type ManifestStatus,
+  ManifestStatusSchema,
   canonicalJson,
   KvConflictError,
   type KvStore,
@@ -15,24 +15,24 @@ import {
  * latest status lands when the connection comes back.
  */
 export class StatusWriter {
-  readonly #kv: TypedKv<AgentStatus>;
+  readonly #kv: TypedKv<ManifestStatus>;
   readonly #key: string;
   readonly #log: Logger;
   #revision: number | undefined;
-  #latest?: AgentStatus;
+  #latest?: ManifestStatus;
   #written?: string;
   #running = false;
   #stopped = false;
   writes = 0;
 
   constructor(store: KvStore, key: string, log: Logger) {
-    this.#kv = new TypedKv(store, AgentStatusSchema);
+    this.#kv = new TypedKv(store, ManifestStatusSchema);
     this.#key = key;
     this.#log = log;
   }
 
   /** Queues `status`; it is written unless an even newer one arrives first. */
-  offer(status: AgentStatus): void {
+  offer(status: ManifestStatus): void {
     this.#latest = status;
     if (!this.#running) void this.#loop();
   }
@@ -65,7 +65,7 @@ export class StatusWriter {
     }
   }
 
-  async #write(status: AgentStatus): Promise<void> {
+  async #write(status: ManifestStatus): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (this.#revision === undefined)
         this.#revision = (await this.#kv.store.get(this.#key))?.revision ?? 0;

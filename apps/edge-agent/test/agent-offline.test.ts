@@ -3,8 +3,8 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import {
-  type AgentStatus,
-  AgentStatusSchema,
+  type ManifestStatus,
+  ManifestStatusSchema,
   createLogger,
   defineWatcherType,
   type Manifest,
@@ -142,8 +142,8 @@ describe("edge agent without the network", () => {
     await fc.assert(
       fc.asyncProperty(manifest, async (m) => {
         await agent.receive(m, "fuzz");
-        const status: AgentStatus = agent.status();
-        expect(AgentStatusSchema.safeParse(status).success).toBe(true);
+        const status: ManifestStatus = agent.status();
+        expect(ManifestStatusSchema.safeParse(status).success).toBe(true);
       }),
       { numRuns: 150 },
     );

@@ -5,8 +5,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { DockerEngine } from "@org/workloads/docker";
 import { removeOwned, shouldRunDockerTests, TEST_IMAGE } from "@org/workloads/testing";
 import {
-  type AgentStatus,
-  AgentStatusSchema,
+  type ManifestStatus,
+  ManifestStatusSchema,
   decodeJson,
   encodeJson,
   generateSigningKey,
@@ -41,15 +41,15 @@ describe.runIf(runAgentTests)("edge agent against real nats-server and Docker", 
     agent = Cli.start(["run", "--config", configPath()]);
     return agent;
   };
-  const status = async (): Promise<AgentStatus | undefined> => {
+  const status = async (): Promise<ManifestStatus | undefined> => {
     // While NATS restarts a read may time out: that is "not yet", not a failure.
     const entry = await kv.get(actualKey(id)).catch(() => undefined);
     return entry
-      ? decodeJson(AgentStatusSchema, actualKey(id), entry.revision, entry.value)
+      ? decodeJson(ManifestStatusSchema, actualKey(id), entry.revision, entry.value)
       : undefined;
   };
-  const statusWhere = (ok: (s: AgentStatus) => boolean, what: string, ms = 30_000) =>
-    until(status, (s) => s !== undefined && ok(s), ms, what) as Promise<AgentStatus>;
+  const statusWhere = (ok: (s: ManifestStatus) => boolean, what: string, ms = 30_000) =>
+    until(status, (s) => s !== undefined && ok(s), ms, what) as Promise<ManifestStatus>;
   const fleetArgs = () => ["--nats", server.url, "--bucket", "fleet"];
   const apply = async (manifest: Record<string, unknown>, signKey = join(dir, "signer.key")) => {
     await writeFile(join(dir, "manifest.yaml"), stringify(manifest));
@@ -66,7 +66,7 @@ describe.runIf(runAgentTests)("edge agent against real nats-server and Docker", 
     expect(result.code, result.stdout.join("\n") + result.stderr.join("\n")).toBe(0);
     return Number(/generation (\d+)/.exec(result.stdout[0] ?? "")?.[1]);
   };
-  const allReady = (generation: number) => (s: AgentStatus) =>
+  const allReady = (generation: number) => (s: ManifestStatus) =>
     s.observedGeneration === generation &&
     s.conditions.some((c) => c.type === "Ready" && c.status === "True");
   const exists = (path: string) =>

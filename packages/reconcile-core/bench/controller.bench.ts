@@ -188,6 +188,10 @@ export async function benchController(): Promise<void> {
     unit: "B",
     baseline: { label: "the manifest's own resource objects", value: heap.manifestOnly },
   });
-  rows.push({ metric: "build AgentStatus of 10,000 resources", value: heap.statusMs, unit: "ms" });
+  rows.push({
+    metric: "build ManifestStatus of 10,000 resources",
+    value: heap.statusMs,
+    unit: "ms",
+  });
   printTable("reconcile-core: controller", rows);
 }

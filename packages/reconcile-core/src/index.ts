@@ -29,8 +29,8 @@ export {
   ResourceSchema,
 } from "./resource/manifest.js";
 export {
-  type AgentStatus,
-  AgentStatusSchema,
+  type ManifestStatus,
+  ManifestStatusSchema,
   type Condition,
   ConditionSchema,
   type ConditionType,

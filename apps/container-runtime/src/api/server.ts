@@ -11,7 +11,7 @@ import {
   type ZodTypeProvider,
 } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { AgentSpecSchema, BUILD_ONLY_FIELDS, replicaIds } from "../agent-spec.js";
+import { AgentDefinitionSchema, BUILD_ONLY_FIELDS, replicaIds } from "../agent-definition.js";
 import { EcsError, type EcsService } from "../ecs/ecs-service.js";
 import type { Supervisor } from "../supervisor.js";
 
@@ -108,7 +108,7 @@ export async function buildApi(supervisor: Supervisor, ecs?: EcsService): Promis
     {
       schema: {
         summary: "Apply an agent spec (create or update)",
-        body: AgentSpecSchema,
+        body: AgentDefinitionSchema,
         response: {
           202: z.object({
             name: z.string(),

@@ -1,16 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { CliError, print } from "@org/cli";
 import { createLogger, durationMs } from "@org/reconcile-core";
-import { type AgentSpec, parseAgentSpecText, replicaIds } from "../agent-spec.js";
+import { type AgentDefinition, parseAgentDefinitionText, replicaIds } from "../agent-definition.js";
 import type { RuntimeConfig } from "../config.js";
 import { detectStrategy, Supervisor } from "../supervisor.js";
 import { dockerEngine } from "./managed.js";
 
-async function loadAgent(file: string): Promise<{ agent: AgentSpec; ignored: string[] }> {
+async function loadAgent(file: string): Promise<{ agent: AgentDefinition; ignored: string[] }> {
   const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
     throw new CliError(`cannot read ${file}: ${err.code ?? err.message}`);
   });
-  const result = parseAgentSpecText(text);
+  const result = parseAgentDefinitionText(text);
   if (!result.ok) throw new CliError(`${file}: ${result.error}`);
   return result;
 }

@@ -1,7 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  AgentStatusSchema,
+  ManifestStatusSchema,
   decodeJson,
   decodeYaml,
   encodeJson,
@@ -72,7 +72,7 @@ export async function applyManifest(
       // broken or rolled-back desired value must not make the new manifest look stale.
       const [desired, applied] = await Promise.all([
         readValid(kv, desiredKey(agent), GenerationOnly),
-        readValid(kv, actualKey(agent), AgentStatusSchema),
+        readValid(kv, actualKey(agent), ManifestStatusSchema),
       ]);
       const generation = Math.max(desired?.generation ?? 0, applied?.manifestGeneration ?? 0);
       const checked = parseManifest({
@@ -118,7 +118,7 @@ export async function showStatus(
       out(`no status from ${agent} yet`);
       return 1;
     }
-    const status = decodeJson(AgentStatusSchema, actualKey(agent), entry.revision, entry.value);
+    const status = decodeJson(ManifestStatusSchema, actualKey(agent), entry.revision, entry.value);
     if (options.json) {
       out(JSON.stringify(status, null, 2));
       return 0;
@@ -167,7 +167,7 @@ export async function showFleet(
     for (const agent of [...agents].sort()) {
       const [desired, status, heartbeat] = await Promise.all([
         readValid(kv, desiredKey(agent), GenerationOnly),
-        readValid(kv, actualKey(agent), AgentStatusSchema),
+        readValid(kv, actualKey(agent), ManifestStatusSchema),
         readValid(kv, heartbeatKey(agent), HeartbeatSchema),
       ]);
       const desiredGeneration = desired?.generation;

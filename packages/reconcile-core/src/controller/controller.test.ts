@@ -3,7 +3,7 @@ import { z } from "zod";
 import { MemoryEventBus } from "../bus/memory-bus.js";
 import { defineKind, KindRegistry, TerminalError } from "../resource/kind.js";
 import type { Manifest } from "../resource/manifest.js";
-import type { AgentStatus } from "../resource/status.js";
+import type { ManifestStatus } from "../resource/status.js";
 import { Controller, type ControllerOptions } from "./controller.js";
 import { driftCorrectedEvent, resourceStatusEvent, rollbackEvent } from "./events.js";
 
@@ -87,7 +87,7 @@ afterEach(() => {
   for (const c of controllers.splice(0)) c.stop();
   vi.useRealTimers();
 });
-const condition = (status: AgentStatus, type: string) =>
+const condition = (status: ManifestStatus, type: string) =>
   status.conditions.find((c) => c.type === type)?.status;
 
 describe("Controller", () => {
@@ -314,7 +314,7 @@ describe("Controller", () => {
     vi.useFakeTimers();
     const world = new World();
     const controller = start(world, { statusIntervalMs: 200 });
-    const updates: Array<{ at: number; status: AgentStatus }> = [];
+    const updates: Array<{ at: number; status: ManifestStatus }> = [];
     controller.onStatus((status) => updates.push({ at: Date.now(), status }));
     const resources = Array.from({ length: 200 }, (_, i) => value(`r${i}`, "x"));
     controller.apply(manifest(1, ...resources));

@@ -13,7 +13,12 @@ import {
   TerminalError,
 } from "../resource/kind.js";
 import { type Manifest, parseManifest, type Resource } from "../resource/manifest.js";
-import type { AgentStatus, Condition, ConditionType, ResourceStatus } from "../resource/status.js";
+import type {
+  ManifestStatus,
+  Condition,
+  ConditionType,
+  ResourceStatus,
+} from "../resource/status.js";
 import { type BackoffPolicy, backoffDelay, defaultBackoff } from "./backoff.js";
 import { evaluateConditions, stampConditions } from "./conditions.js";
 import { diffResources, type Fingerprint } from "./diff.js";
@@ -51,7 +56,7 @@ export type ApplyResult =
   | { applied: true; generation: number }
   | { applied: false; reason: string };
 
-type StatusListener = (status: AgentStatus) => void;
+type StatusListener = (status: ManifestStatus) => void;
 
 interface ManagedResource {
   id: string;
@@ -72,7 +77,7 @@ interface ManagedResource {
  * The reconcile loop: applies manifests, diffs desired against managed resources by id,
  * reconciles through each kind's reconciler with bounded concurrency and per-resource
  * backoff, re-observes everything periodically to repair drift, and aggregates an
- * `AgentStatus` that it publishes coalesced.
+ * `ManifestStatus` that it publishes coalesced.
  */
 export class Controller {
   readonly #kinds: KindRegistry;
@@ -196,7 +201,7 @@ export class Controller {
   }
 
   /** The current status, built now. */
-  status(): AgentStatus {
+  status(): ManifestStatus {
     const resources: Record<string, ResourceStatus> = {};
     for (const r of this.#resources.values()) resources[r.id] = r.status;
     const now = new Date().toISOString();

@@ -56,7 +56,8 @@ export const ConditionSchema = z
   })
   .strict();
 
-export const AgentStatusSchema = z
+/** How far a manifest got: what a controller reports (an edge agent writes it to `actual-state.<id>`). */
+export const ManifestStatusSchema = z
   .object({
     manifestGeneration: z.number().int().describe("Generation of the newest manifest received"),
     observedGeneration: z
@@ -72,4 +73,4 @@ export type ResourceStatus = z.infer<typeof ResourceStatusSchema>;
 export type ResourceState = ResourceStatus["state"];
 export type Condition = z.infer<typeof ConditionSchema>;
 export type ConditionType = Condition["type"];
-export type AgentStatus = z.infer<typeof AgentStatusSchema>;
+export type ManifestStatus = z.infer<typeof ManifestStatusSchema>;

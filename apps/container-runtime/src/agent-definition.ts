@@ -84,7 +84,7 @@ const Limits = z
 export const BUILD_ONLY_FIELDS = ["runtime", "model", "capabilities", "dependencies"] as const;
 
 /** `agent.yaml`: the Agent-as-Code format, plus image, command, replicas, restartPolicy and security. */
-export const AgentSpecSchema = z
+export const AgentDefinitionSchema = z
   .object({
     $schema: z.string().optional(),
     apiVersion: z.string().min(1),
@@ -190,19 +190,19 @@ export const AgentSpecSchema = z
     }
   });
 
-export type AgentSpec = z.infer<typeof AgentSpecSchema>;
+export type AgentDefinition = z.infer<typeof AgentDefinitionSchema>;
 
-export type AgentSpecResult =
-  | { ok: true; agent: AgentSpec; ignored: string[] }
+export type AgentDefinitionResult =
+  | { ok: true; agent: AgentDefinition; ignored: string[] }
   | { ok: false; error: string };
 
-export function replicasOf(agent: Pick<AgentSpec, "spec">): number {
+export function replicasOf(agent: Pick<AgentDefinition, "spec">): number {
   return agent.spec.replicas ?? agent.spec.scaling?.replicas ?? 1;
 }
 
 /** Validates a decoded agent.yaml; `ignored` lists the build-only fields present. Never throws. */
-export function parseAgentSpec(value: unknown): AgentSpecResult {
-  const result = AgentSpecSchema.safeParse(value);
+export function parseAgentDefinition(value: unknown): AgentDefinitionResult {
+  const result = AgentDefinitionSchema.safeParse(value);
   if (!result.success)
     return { ok: false, error: `invalid agent spec: ${formatIssues(result.error)}` };
   const ignored = BUILD_ONLY_FIELDS.filter((f) => result.data.spec[f] !== undefined).map(
@@ -211,10 +211,10 @@ export function parseAgentSpec(value: unknown): AgentSpecResult {
   return { ok: true, agent: result.data, ignored };
 }
 
-export function parseAgentSpecText(text: string): AgentSpecResult {
+export function parseAgentDefinitionText(text: string): AgentDefinitionResult {
   const decoded = decodeYaml(text);
   if (!decoded.ok) return { ok: false, error: `agent spec is not valid YAML: ${decoded.message}` };
-  return parseAgentSpec(decoded.value);
+  return parseAgentDefinition(decoded.value);
 }
 
 export interface EnvironmentSources {
@@ -225,7 +225,7 @@ export interface EnvironmentSources {
 
 /** Resolves `environment` entries; a missing variable, secret or file is an error naming it (never its value). */
 export function resolveEnvironment(
-  agent: AgentSpec,
+  agent: AgentDefinition,
   sources: EnvironmentSources,
 ): Record<string, string> {
   const out: Record<string, string> = {};
@@ -263,7 +263,7 @@ export function resolveEnvironment(
 }
 
 /** The agent's health check in the workload model's form. */
-function healthCheckOf(agent: AgentSpec): z.input<typeof HealthCheckSchema> | undefined {
+function healthCheckOf(agent: AgentDefinition): z.input<typeof HealthCheckSchema> | undefined {
   const hc = agent.spec.healthCheck;
   if (!hc) return undefined;
   return {
@@ -283,7 +283,10 @@ const argvOf = (command: string | string[]) =>
   typeof command === "string" ? ["sh", "-c", command] : command;
 
 /** The container spec of one replica. */
-export function containerSpecOf(agent: AgentSpec, env: Record<string, string>): ContainerSpec {
+export function containerSpecOf(
+  agent: AgentDefinition,
+  env: Record<string, string>,
+): ContainerSpec {
   const s = agent.spec;
   const limits = s.resources?.limits;
   const healthCheck = healthCheckOf(agent);
@@ -317,7 +320,7 @@ export function containerSpecOf(agent: AgentSpec, env: Record<string, string>): 
 }
 
 /** The local-process spec of one replica: the command, environment and lifecycle, no image. */
-export function processSpecOf(agent: AgentSpec, env: Record<string, string>): ProcessSpec {
+export function processSpecOf(agent: AgentDefinition, env: Record<string, string>): ProcessSpec {
   const s = agent.spec;
   if (s.command === undefined) {
     throw new Error(
@@ -337,14 +340,14 @@ export function processSpecOf(agent: AgentSpec, env: Record<string, string>): Pr
 /** What a strategy runs replicas as: the resource kind's name and the spec of one replica. */
 export interface ReplicaTarget {
   kind: string;
-  specOf(agent: AgentSpec, env: Record<string, string>): ContainerSpec | ProcessSpec;
+  specOf(agent: AgentDefinition, env: Record<string, string>): ContainerSpec | ProcessSpec;
 }
 
 export const containerReplicas: ReplicaTarget = { kind: "Container", specOf: containerSpecOf };
 export const processReplicas: ReplicaTarget = { kind: "Process", specOf: processSpecOf };
 
 /** Resource ids of an agent's replicas: `<name>-0`, `<name>-1`, ... */
-export function replicaIds(agent: Pick<AgentSpec, "metadata" | "spec">): string[] {
+export function replicaIds(agent: Pick<AgentDefinition, "metadata" | "spec">): string[] {
   return Array.from({ length: replicasOf(agent) }, (_, i) =>
     ResourceIdSchema.parse(`${agent.metadata.name}-${i}`),
   );
@@ -353,7 +356,7 @@ export function replicaIds(agent: Pick<AgentSpec, "metadata" | "spec">): string[
 /** One resource per replica of every agent: a Container unless `target` says otherwise. */
 export function compileManifest(
   generation: number,
-  agents: Array<{ agent: AgentSpec; env: Record<string, string> }>,
+  agents: Array<{ agent: AgentDefinition; env: Record<string, string> }>,
   target: ReplicaTarget = containerReplicas,
 ): Manifest {
   return {

@@ -6,11 +6,11 @@ import { describe, expect, it } from "vitest";
 import {
   compileManifest,
   containerSpecOf,
-  parseAgentSpec,
-  parseAgentSpecText,
+  parseAgentDefinition,
+  parseAgentDefinitionText,
   replicaIds,
   resolveEnvironment,
-} from "../src/agent-spec.js";
+} from "../src/agent-definition.js";
 import { agentJsonSchemas, schemasDir } from "../src/schemas.js";
 
 const examples = new URL("../../../examples/agents/", import.meta.url).pathname;
@@ -30,7 +30,7 @@ describe("agent.yaml", () => {
       expect(
         text.startsWith("# yaml-language-server: $schema=../../schemas/agent.schema.json"),
       ).toBe(true);
-      const result = parseAgentSpecText(text);
+      const result = parseAgentDefinitionText(text);
       expect(result.ok, `${file}: ${result.ok ? "" : result.error}`).toBe(true);
       if (result.ok && file === "assistant.agent.yaml") {
         expect(result.ignored).toEqual([
@@ -44,9 +44,9 @@ describe("agent.yaml", () => {
   });
 
   it("refuses unknown keys and names the field", () => {
-    const result = parseAgentSpec({ ...base, spec: { replicaz: 2 } });
+    const result = parseAgentDefinition({ ...base, spec: { replicaz: 2 } });
     expect(result).toMatchObject({ ok: false, error: expect.stringContaining("replicaz") });
-    const bad = parseAgentSpec({
+    const bad = parseAgentDefinition({
       ...base,
       spec: { healthCheck: { http: { port: 80 }, tcp: { port: 81 } } },
     });
@@ -54,7 +54,7 @@ describe("agent.yaml", () => {
       ok: false,
       error: expect.stringContaining("give exactly one of command, http, tcp or file"),
     });
-    const ports = parseAgentSpec({
+    const ports = parseAgentDefinition({
       ...base,
       spec: { replicas: 2, ports: [{ container: 80, host: 8080 }] },
     });
@@ -65,7 +65,7 @@ describe("agent.yaml", () => {
   });
 
   it("defaults the image to name:version and maps the Agent-as-Code fields onto a container", () => {
-    const result = parseAgentSpec({
+    const result = parseAgentDefinition({
       ...base,
       spec: {
         scaling: { replicas: 3 },
@@ -98,7 +98,7 @@ describe("agent.yaml", () => {
     const dir = await mkdtemp(join(tmpdir(), "secrets-"));
     await writeFile(join(dir, "api-key"), "s3cret\n");
     await writeFile(join(dir, "motd.txt"), "hello");
-    const result = parseAgentSpec({
+    const result = parseAgentDefinition({
       ...base,
       spec: {
         environment: [
