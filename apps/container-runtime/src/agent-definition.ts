@@ -1,12 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  DurationSchema,
-  decodeYaml,
-  formatIssues,
-  type Manifest,
-  ResourceIdSchema,
-} from "@org/reconcile-core";
+import { DurationSchema, formatIssues, type Manifest, ResourceIdSchema } from "@org/reconcile-core";
+import { decodeYaml } from "@org/reconcile-core/internal";
 import {
   type ContainerSpec,
   ContainerSpecSchema,

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "@org/reconcile-core";
+import { writeFileAtomic } from "@org/reconcile-core/internal";
 import { type AgentDefinition, parseAgentDefinition } from "./agent-definition.js";
 
 /**

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import type { JsonSchemaSet } from "@org/reconcile-core";
+import type { JsonSchemaSet } from "@org/reconcile-core/internal";
 import { AgentDefinitionSchema } from "./agent-definition.js";
 
 export const schemasDir = fileURLToPath(new URL("../../../schemas/", import.meta.url));

@@ -1,4 +1,4 @@
-import { writeJsonSchemas } from "@org/reconcile-core";
+import { writeJsonSchemas } from "@org/reconcile-core/internal";
 import { agentJsonSchemas, schemasDir } from "./schemas.js";
 
 for (const path of await writeJsonSchemas(schemasDir, agentJsonSchemas))

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { staleJsonSchemas } from "@org/reconcile-core";
+import { staleJsonSchemas } from "@org/reconcile-core/internal";
 import { describe, expect, it } from "vitest";
 import {
   compileManifest,

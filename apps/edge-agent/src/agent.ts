@@ -6,7 +6,6 @@ import {
   type ManifestStatus,
   builtinWatchers,
   Controller,
-  decodeYaml,
   durationMs,
   type EventBus,
   type KindRegistry,
@@ -20,6 +19,7 @@ import {
   verifyManifest,
   type WatcherRegistry,
 } from "@org/reconcile-core";
+import { decodeYaml } from "@org/reconcile-core/internal";
 import { agentKinds } from "./agent-kinds.js";
 import type { AgentConfig } from "./config.js";
 import { actualKey } from "./fleet.js";

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { type Manifest, writeFileAtomic } from "@org/reconcile-core";
+import type { Manifest } from "@org/reconcile-core";
+import { writeFileAtomic } from "@org/reconcile-core/internal";
 
 /** What the cache holds: nothing yet, a manifest to check again before use, or a file that cannot be read. */
 export type CachedManifest =

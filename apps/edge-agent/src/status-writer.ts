@@ -1,12 +1,12 @@
 import {
   type ManifestStatus,
   ManifestStatusSchema,
-  canonicalJson,
   KvConflictError,
   type KvStore,
   type Logger,
   TypedKv,
 } from "@org/reconcile-core";
+import { canonicalJson } from "@org/reconcile-core/internal";
 
 /**
  * Writes the agent's status to `actual-state.<id>` with compare-and-set on the revision:

@@ -1,8 +1,7 @@
+import { diffResources, type Fingerprint } from "../src/controller/diff.js";
 import {
   canonicalHash,
   Controller,
-  diffResources,
-  type Fingerprint,
   KindRegistry,
   defineKind,
   type Manifest,

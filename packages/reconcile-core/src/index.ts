@@ -1,9 +1,15 @@
-export { type JsonValue, canonicalHash, canonicalJson } from "./canonical/canonical.js";
+/**
+ * `@org/reconcile-core`: the reconcile loop and what it is made of. Resources and their kinds,
+ * the controller and its status, manifests and their signatures, the event bus, the KV store,
+ * state sources, autonomous machines and their watchers, durations, logging and layered
+ * configuration. Plumbing that sibling packages share lives in `@org/reconcile-core/internal`;
+ * test helpers in `/testing`, the benchmark table in `/bench`.
+ */
+export { canonicalHash, type JsonValue } from "./canonical/canonical.js";
 export { formatIssues } from "./errors.js";
 export { createLogger, type Logger, REDACTED_KEYS, silentLogger } from "./logging/logger.js";
-export { BoundedQueue } from "./util/bounded-queue.js";
-export { writeFileAtomic } from "./util/atomic-write.js";
 
+// Resources, kinds and manifests.
 export {
   type AnyResourceKind,
   defineKind,
@@ -29,32 +35,41 @@ export {
   ResourceSchema,
 } from "./resource/manifest.js";
 export {
-  type ManifestStatus,
-  ManifestStatusSchema,
   type Condition,
   ConditionSchema,
   type ConditionType,
+  type ManifestStatus,
+  ManifestStatusSchema,
   type ResourceState,
   type ResourceStatus,
   ResourceStatusSchema,
 } from "./resource/status.js";
+export {
+  generateSigningKey,
+  keyId,
+  type SignatureCheck,
+  signManifest,
+  type TrustedKey,
+  trustedKeyFromPem,
+  verifyManifest,
+} from "./resource/signature.js";
 
-export { type BackoffPolicy, backoffDelay, defaultBackoff } from "./controller/backoff.js";
+// The controller.
+export type { BackoffPolicy } from "./controller/backoff.js";
 export {
   type ApplyResult,
   Controller,
   type ControllerOptions,
   type FailurePolicy,
 } from "./controller/controller.js";
-export { diffResources, type Fingerprint, type ManifestDiff } from "./controller/diff.js";
 export {
   driftCorrectedEvent,
   generationObservedEvent,
   resourceStatusEvent,
   rollbackEvent,
 } from "./controller/events.js";
-export { WorkQueue } from "./controller/work-queue.js";
 
+// Events, KV and state sources.
 export {
   type CloudEvent,
   CloudEventSchema,
@@ -64,18 +79,8 @@ export {
   parseCloudEvent,
 } from "./bus/cloudevent.js";
 export type { EventBus, EventHandler, SubscribeOptions, Subscription } from "./bus/event-bus.js";
-export { DEFAULT_SUBSCRIBER_QUEUE_LIMIT, MemoryEventBus } from "./bus/memory-bus.js";
-export { DeliveryQueue } from "./bus/delivery-queue.js";
+export { MemoryEventBus } from "./bus/memory-bus.js";
 export {
-  compileSubjectPattern,
-  type SubjectMatcher,
-  subjectMatches,
-  subjectToken,
-} from "./bus/subject.js";
-
-export {
-  assertValidKey,
-  assertValidPattern,
   KvConflictError,
   type KvEntry,
   KvError,
@@ -84,8 +89,6 @@ export {
 } from "./kv/kv-store.js";
 export { MemoryKvStore } from "./kv/memory-kv.js";
 export { decodeJson, encodeJson, KvValueError, TypedKv } from "./kv/typed-kv.js";
-export { Channel } from "./util/channel.js";
-
 export type {
   ParseResult,
   StateSource,
@@ -93,42 +96,20 @@ export type {
   StateUpdate,
 } from "./source/state-source.js";
 export { FileStateSource, type FileStateSourceOptions } from "./source/file-source.js";
-export {
-  defaultKvSourceBackoff,
-  KvStateSource,
-  type KvStateSourceOptions,
-} from "./source/kv-source.js";
+export { KvStateSource, type KvStateSourceOptions } from "./source/kv-source.js";
 
-export {
-  type JsonSchemaSet,
-  renderJsonSchema,
-  staleJsonSchemas,
-  writeJsonSchemas,
-} from "./schemas/json-schema.js";
-export { coreJsonSchemas } from "./schemas/core-schemas.js";
-
+// Autonomous machines (Choria's machine.yaml) and their watchers.
 export { DurationSchema, durationMs, formatDuration, parseDuration } from "./machine/duration.js";
 export {
-  ForeignStateSchema,
-  MachineSpecSchema,
   type MachineSpec,
-  NameSchema,
+  MachineSpecSchema,
   type TransitionSpec,
   TransitionSpecSchema,
   type WatcherSpec,
   WatcherSpecSchema,
 } from "./machine/spec.js";
-export {
-  defaultLoopGuard,
-  type LoopGuardPolicy,
-  type LoopGuardState,
-  loopGuardDelay,
-  machineStates,
-  nextState,
-  type TransitionResult,
-} from "./machine/fsm.js";
-export { MACHINE_DATA_FILE, MachineData } from "./machine/data-store.js";
-export { renderTemplate, TemplateError, type TemplateInput } from "./machine/template.js";
+export { type LoopGuardPolicy, nextState, type TransitionResult } from "./machine/fsm.js";
+export { MachineData } from "./machine/data-store.js";
 export {
   loadMachineFile,
   loadMachineText,
@@ -139,25 +120,22 @@ export {
 } from "./machine/load.js";
 export {
   machineEventPattern,
-  machineSubject,
   machineTransitionEvent,
   machineTransitionIgnoredEvent,
   WatcherStateSchema,
   watcherStateEvent,
 } from "./machine/events.js";
 export {
-  type LocalMachines,
-  type MachineRuntimeOptions,
   MachineRuntime,
+  type MachineRuntimeOptions,
   type MachineTransition,
 } from "./machine/runtime.js";
 export {
-  isSkippedMachineDir,
   MACHINE_FILE,
-  machineLoadFailedEvent,
-  type ManagedMachineStatus,
   MachineManager,
   type MachineManagerOptions,
+  type ManagedMachineStatus,
+  machineLoadFailedEvent,
 } from "./machine/manager.js";
 export { WatcherRegistry } from "./machine/watchers/registry.js";
 export {
@@ -170,25 +148,12 @@ export {
   type WatcherType,
 } from "./machine/watchers/watcher.js";
 export { builtinWatchers } from "./machine/watchers/builtin.js";
-export { type CommandResult, runCommand, splitCommand } from "./machine/watchers/command.js";
-export { machineEditorSchema } from "./machine/schema.js";
+
+// Configuration, one zod schema per app: file, then environment, then flags.
 export {
   ConfigError,
-  deepMerge,
   layerFrom,
   maskSecrets,
   readConfigFile,
   resolveConfig,
 } from "./config/layered.js";
-export {
-  generateSigningKey,
-  keyId,
-  type SignatureCheck,
-  signedBytes,
-  signManifest,
-  type TrustedKey,
-  trustedKeyFromPem,
-  verifyManifest,
-} from "./resource/signature.js";
-export { type Decoded, decodeYaml } from "./util/yaml.js";
-export { childEnvironment, INHERITED_ENV } from "./util/process.js";

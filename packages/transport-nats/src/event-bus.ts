@@ -1,8 +1,5 @@
 import {
-  BoundedQueue,
   type CloudEvent,
-  DEFAULT_SUBSCRIBER_QUEUE_LIMIT,
-  DeliveryQueue,
   type EventBus,
   type EventHandler,
   type Logger,
@@ -11,6 +8,11 @@ import {
   type Subscription,
   silentLogger,
 } from "@org/reconcile-core";
+import {
+  BoundedQueue,
+  DEFAULT_SUBSCRIBER_QUEUE_LIMIT,
+  DeliveryQueue,
+} from "@org/reconcile-core/internal";
 import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
 
 /** Events held while NATS is unreachable; beyond this the oldest are dropped and counted. */

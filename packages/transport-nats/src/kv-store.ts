@@ -1,15 +1,13 @@
 import { type KV, type KvEntry as NatsKvEntry, Kvm, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
-  assertValidKey,
-  assertValidPattern,
-  Channel,
   KvConflictError,
   type KvEntry,
   KvError,
   type KvStore,
   type KvWatch,
 } from "@org/reconcile-core";
+import { assertValidKey, assertValidPattern, Channel } from "@org/reconcile-core/internal";
 
 export interface NatsKvOptions {
   /** Values kept per key (JetStream `max_history_per_subject`). Default 5. */

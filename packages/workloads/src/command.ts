@@ -1,4 +1,4 @@
-import { splitCommand } from "@org/reconcile-core";
+import { splitCommand } from "@org/reconcile-core/internal";
 
 /** Splits a shell-style command string into argv, as the spec formats allow. */
 export function commandArgv(command: string | string[]): string[] {

@@ -1,9 +1,7 @@
 import { createHash } from "node:crypto";
 import {
   type BackoffPolicy,
-  backoffDelay,
   canonicalHash,
-  defaultBackoff,
   defineKind,
   durationMs,
   type Logger,
@@ -12,6 +10,7 @@ import {
   silentLogger,
   TerminalError,
 } from "@org/reconcile-core";
+import { backoffDelay, defaultBackoff } from "@org/reconcile-core/internal";
 import {
   LABEL_OWNER,
   LABEL_RESOURCE,

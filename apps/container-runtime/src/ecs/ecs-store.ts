@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { formatIssues, type Logger, writeFileAtomic } from "@org/reconcile-core";
+import { formatIssues, type Logger } from "@org/reconcile-core";
+import { writeFileAtomic } from "@org/reconcile-core/internal";
 import { z } from "zod";
 import { type TaskDefinition, TaskDefinitionSchema } from "./ecs-api.js";
 import { type Task, TaskSchema } from "./task.js";

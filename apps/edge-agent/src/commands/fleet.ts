@@ -3,7 +3,6 @@ import { join } from "node:path";
 import {
   ManifestStatusSchema,
   decodeJson,
-  decodeYaml,
   encodeJson,
   generateSigningKey,
   KvConflictError,
@@ -12,6 +11,7 @@ import {
   signManifest,
   TypedKv,
 } from "@org/reconcile-core";
+import { decodeYaml } from "@org/reconcile-core/internal";
 import { printTable } from "@org/cli";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { z } from "zod";

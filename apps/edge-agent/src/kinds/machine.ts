@@ -4,10 +4,10 @@ import { dirname, join } from "node:path";
 import {
   defineKind,
   loadMachineText,
-  MACHINE_DATA_FILE,
   TerminalError,
   type WatcherRegistry,
 } from "@org/reconcile-core";
+import { MACHINE_DATA_FILE } from "@org/reconcile-core/internal";
 import { z } from "zod";
 
 const RelativePath = z

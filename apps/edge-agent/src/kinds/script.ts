@@ -9,9 +9,9 @@ import {
   type ReconcileOutcome,
   silentLogger,
   TerminalError,
-  writeFileAtomic,
 } from "@org/reconcile-core";
-import { childEnvironment } from "@org/reconcile-core";
+import { writeFileAtomic } from "@org/reconcile-core/internal";
+import { childEnvironment } from "@org/reconcile-core/internal";
 import {
   processAlive,
   processStartTicks,

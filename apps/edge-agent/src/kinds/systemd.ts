@@ -2,7 +2,8 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { defineKind, TerminalError, writeFileAtomic } from "@org/reconcile-core";
+import { defineKind, TerminalError } from "@org/reconcile-core";
+import { writeFileAtomic } from "@org/reconcile-core/internal";
 import { z } from "zod";
 
 /** The few systemctl calls the kind makes, behind an interface so other service managers (or tests) can stand in. */
