@@ -1,27 +1,10 @@
-import { execFile } from "node:child_process";
-import { access, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { tempDir } from "@org/reconcile-core/testing";
+import { runNpx, tempDir } from "@org/reconcile-core/testing";
 import { describe, expect, it } from "vitest";
 
-const root = fileURLToPath(new URL("../../..", import.meta.url));
-const bin = join(root, "node_modules/.bin/container-runtime");
-
-/**
- * The command as a user types it. Only once the link is there: a missing one would send npx to
- * the registry for a package of that name.
- */
-const npx = async (args: string[], cwd = root) => {
-  await access(bin).catch(() => {
-    throw new Error(`${bin} is missing: npm did not link the workspace's bin (run npm install)`);
-  });
-  return promisify(execFile)("npx", ["container-runtime", ...args], { cwd }).then(
-    (r) => ({ code: 0, ...r }),
-    (err: { code: number; stdout: string; stderr: string }) => err,
-  );
-};
+const npx = (args: string[], options?: Parameters<typeof runNpx>[2]) =>
+  runNpx("container-runtime", args, options);
 
 describe("container-runtime on the PATH (npm links bin/container-runtime.js, nothing built)", () => {
   it("`npx container-runtime --help` works at the repository root", async () => {
@@ -47,13 +30,12 @@ describe("container-runtime on the PATH (npm links bin/container-runtime.js, not
       join(dir, "container-runtime.yaml"),
       "stateDir: from-file\napi: {port: 9000, host: 0.0.0.0}\nstrategy: process\n",
     );
-    const { code, stdout } = await promisify(execFile)(
-      bin,
-      ["serve", "--port", "9002", "--print-config"],
-      { cwd: dir, env: { ...process.env, CONTAINER_RUNTIME_STATE_DIR: "from-env" } },
-    ).then((r) => ({ code: 0, ...r }));
+    const { code, stdout, stderr } = await npx(["serve", "--port", "9002", "--print-config"], {
+      cwd: dir,
+      env: { ...process.env, CONTAINER_RUNTIME_STATE_DIR: "from-env" },
+    });
     await rm(dir, { recursive: true });
-    expect(code).toBe(0);
+    expect(code, stderr).toBe(0);
     expect(JSON.parse(stdout)).toMatchObject({
       stateDir: "from-env",
       strategy: "process",

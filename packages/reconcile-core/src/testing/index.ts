@@ -2,3 +2,4 @@
 export { describeKvContract, takeEntries } from "./kv-contract.js";
 export { recordEvents, tempDir, until, writeMachineDir } from "./helpers.js";
 export { CliProcess } from "./cli-process.js";
+export { REPO_ROOT, runNpx } from "./npx.js";
