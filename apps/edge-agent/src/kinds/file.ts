@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
-import { chmod, chown, lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { createHash } from "node:crypto";
+import { chmod, chown, lstat, mkdir, readFile, rm } from "node:fs/promises";
+import { dirname } from "node:path";
 import { defineKind, TerminalError } from "@org/reconcile-core";
+import { writeFileAtomic } from "@org/reconcile-core/internal";
 import { z } from "zod";
 import { confinePath } from "./paths.js";
 import { gidOf, uidOf } from "./users.js";
@@ -80,30 +81,6 @@ export function fileKind(options: { allowedRoots: readonly string[]; maxBytes?: 
     return bytes;
   };
 
-  /**
-   * Writes through a temporary file that gets its exact mode (whatever the umask) and owner
-   * before the rename, so the file never appears with the wrong ones. `writeFileAtomic` sets
-   * neither, so this one stays here until it does.
-   */
-  async function writeWithModeAndOwner(
-    path: string,
-    bytes: Buffer,
-    mode: number,
-    uid: number | undefined,
-    gid: number | undefined,
-  ) {
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString("hex")}.tmp`);
-    try {
-      await writeFile(tmp, bytes, { mode });
-      await chmod(tmp, mode);
-      if (uid !== undefined || gid !== undefined) await chown(tmp, uid ?? -1, gid ?? -1);
-      await rename(tmp, path);
-    } finally {
-      await rm(tmp, { force: true });
-    }
-  }
-
   return defineKind({
     name: "File",
     specSchema: FileSpecSchema,
@@ -176,7 +153,12 @@ export function fileKind(options: { allowedRoots: readonly string[]; maxBytes?: 
         // must not redirect the write, chmod or chown outside the roots.
         await confinePath(spec.path, options.allowedRoots);
         if (!contentOk && bytes) {
-          await writeWithModeAndOwner(path, bytes, mode, uid, gid);
+          await mkdir(dirname(path), { recursive: true });
+          await writeFileAtomic(path, bytes, {
+            mode,
+            ...(uid === undefined ? {} : { uid }),
+            ...(gid === undefined ? {} : { gid }),
+          });
         } else {
           await chmod(path, mode);
           if (uid !== undefined || gid !== undefined) await chown(path, uid ?? -1, gid ?? -1);

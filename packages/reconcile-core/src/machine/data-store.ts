@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import { rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { writeFileAtomic } from "../util/atomic-write.js";
 
 /** The file a machine's data lives in, inside the machine's directory (a dot file: not part of its content hash). */
 export const MACHINE_DATA_FILE = ".machine-data.json";
@@ -69,9 +69,7 @@ export class MachineData {
     this.#dirty = true;
     this.#writes = this.#writes.then(async () => {
       this.#dirty = false;
-      const tmp = `${this.path}.${process.pid}.tmp`;
-      await writeFile(tmp, JSON.stringify(this.#values));
-      await rename(tmp, this.path);
+      await writeFileAtomic(this.path, JSON.stringify(this.#values));
     });
   }
 }

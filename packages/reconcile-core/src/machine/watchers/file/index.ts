@@ -1,6 +1,7 @@
-import { chmod, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
+import { writeFileAtomic } from "../../../util/atomic-write.js";
 import { defineWatcherType } from "../watcher.js";
 
 const FileProperties = z
@@ -52,9 +53,7 @@ export const fileWatcher = defineWatcherType({
           ]);
           const modeOk = mode === undefined || (info !== undefined && (info.mode & 0o777) === mode);
           if (current === wanted && modeOk) return { outcome: "unchanged", details };
-          await writeFile(`${path}.tmp`, wanted, { mode: mode ?? 0o644 });
-          if (mode !== undefined) await chmod(`${path}.tmp`, mode);
-          await rename(`${path}.tmp`, path);
+          await writeFileAtomic(path, wanted, mode === undefined ? {} : { mode });
           return { outcome: "success", details: { ...details, managed: true } };
         }
         const info = await stat(path).catch(() => undefined);
