@@ -248,6 +248,8 @@ describe.runIf(runAgentTests)("edge agent against real nats-server and Docker", 
           id: "migrate",
           spec: { content: `echo start >> ${runs}; sleep 3; echo end >> ${runs}` },
         },
+        // A witness: its repairs prove resyncs ran, so "not run again" is not a guess.
+        { kind: "File", id: "witness", spec: { path: join(root, "witness"), content: "w" } },
       ],
     });
     await until(
@@ -266,7 +268,16 @@ describe.runIf(runAgentTests)("edge agent against real nats-server and Docker", 
     startAgent();
     const s = await statusWhere(allReady(generation), "script Ready after restart");
     expect(s.resources.migrate).toMatchObject({ state: "Ready", details: { exitCode: 0 } });
-    await new Promise((r) => setTimeout(r, 2_000)); // resyncs
+    // Two resyncs (1 s apart) later, each of which re-reconciles every resource, script included.
+    for (let i = 0; i < 2; i++) {
+      await rm(join(root, "witness"));
+      await until(
+        () => readFile(join(root, "witness"), "utf8").catch(() => ""),
+        (t) => t === "w",
+        10_000,
+        `witness repaired by resync ${i + 1}`,
+      );
+    }
     expect(await readFile(runs, "utf8")).toBe("start\nend\n");
   }, 90_000);
 
