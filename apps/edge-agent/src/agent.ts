@@ -148,6 +148,7 @@ export class EdgeAgent {
       directory: config.machinesDir,
       identity: config.id,
       registry: watchers,
+      remoteCommands: config.scripts.allowed,
       bus: this.bus,
       kv: (bucket) => link.bucket(bucket),
       facts: () => facts,
@@ -185,6 +186,12 @@ export class EdgeAgent {
     );
   }
 
+  /**
+   * Stops within seconds whatever NATS is doing (away, or never reached): nothing waits for the
+   * server beyond the link's short grace. What was not sent by then is not kept, except what the
+   * next start rebuilds: the status is recomputed from the cached manifest and written once
+   * NATS answers, and a new heartbeat is sent. Events still buffered for NATS are dropped.
+   */
   async stop(): Promise<void> {
     this.#heartbeat?.stop();
     await this.#source?.stop();
@@ -194,6 +201,7 @@ export class EdgeAgent {
     await this.manager.stop();
     await this.metrics.close();
     await this.#link.close();
+    this.#log.info({ id: this.config.id }, "edge agent stopped");
   }
 
   /** The agent's status: the controller's, plus a ManifestRejected condition while the last manifest offered was refused. */

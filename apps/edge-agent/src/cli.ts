@@ -1,8 +1,17 @@
 #!/usr/bin/env node
 import { readFile } from "node:fs/promises";
-import { collect, createProgram, jsonOption, print, runProgram, waitForSignal } from "@org/cli";
+import {
+  collect,
+  createProgram,
+  jsonOption,
+  print,
+  printJson,
+  runProgram,
+  waitForSignal,
+} from "@org/cli";
 import { createLogger } from "@org/reconcile-core";
 import { type Command, Option } from "commander";
+import { jsonErrors } from "./commands/errors.js";
 import type { FleetOptions } from "./commands/fleet.js";
 import { type AgentFlags, loadAgentConfig, printableConfig } from "./config.js";
 
@@ -46,19 +55,29 @@ machine
   .addOption(
     new Option("--nats <url>", "NATS server").env("NATS_URL").default("nats://127.0.0.1:4222"),
   )
+  .addOption(new Option("--token <token>", "NATS token").env("NATS_TOKEN"))
   .option("--machine <name>", "only this machine")
   .option("--identity <id>", "only this node")
   .option("--type <type>", "only watcher runs of this type")
   .option("--json", "print one CloudEvent per line")
   .action(
-    async (options: {
-      nats: string;
-      machine?: string;
-      identity?: string;
-      type?: string;
-      json?: boolean;
-    }) => {
-      process.exitCode = await (await machines()).watchMachines(options);
+    async (
+      options: {
+        nats: string;
+        token?: string;
+        machine?: string;
+        identity?: string;
+        type?: string;
+        json?: boolean;
+      },
+      command: Command,
+    ) => {
+      // One CloudEvent per line, so an error is one line of JSON too.
+      process.exitCode = await jsonErrors(
+        options.json,
+        (e) => print(JSON.stringify(e)),
+        async () => (await machines()).watchMachines({ ...options, natsFrom: natsFrom(command) }),
+      );
     },
   );
 
@@ -94,7 +113,13 @@ program
     const signal = await waitForSignal();
     log.info({ signal }, "stopping");
     await agent.stop();
+    // Stopped, so nothing left can matter; but a socket nats.js never closes (a dial that timed
+    // out before the server spoke) would keep the process, and systemd, waiting for ever.
+    setTimeout(() => process.exit(), 1_000).unref();
   });
+
+/** Where `--nats` came from (cli, env, default), so a connection error can say what to change. */
+const natsFrom = (command: Command) => command.getOptionValueSource("nats");
 
 const fleetOptions = (command: Command) =>
   command
@@ -115,16 +140,18 @@ fleetOptions(
     .requiredOption("--agent <id>", "the agent")
     .requiredOption("-f, --file <file>", "manifest (YAML or JSON; its generation is assigned)")
     .option("--sign-key <file>", "sign it with this ed25519 private key (PEM)"),
-).action(async (o: FleetOptions & { agent: string; file: string; signKey?: string }) => {
-  const text = await readFile(o.file, "utf8");
-  const signKey = o.signKey ? await readFile(o.signKey, "utf8") : undefined;
-  process.exitCode = await (await fleet()).applyManifest(
-    o.agent,
-    text,
-    { ...o, ...(signKey ? { signKey } : {}) },
-    print,
-  );
-});
+).action(
+  async (o: FleetOptions & { agent: string; file: string; signKey?: string }, command: Command) => {
+    const text = await readFile(o.file, "utf8");
+    const signKey = o.signKey ? await readFile(o.signKey, "utf8") : undefined;
+    process.exitCode = await (await fleet()).applyManifest(
+      o.agent,
+      text,
+      { ...o, natsFrom: natsFrom(command), ...(signKey ? { signKey } : {}) },
+      print,
+    );
+  },
+);
 
 fleetOptions(
   program
@@ -132,8 +159,10 @@ fleetOptions(
     .description("One agent's status, per resource")
     .argument("<id>")
     .addOption(jsonOption()),
-).action(async (id: string, o: FleetOptions & { json?: boolean }) => {
-  process.exitCode = await (await fleet()).showStatus(id, o, print);
+).action(async (id: string, o: FleetOptions & { json?: boolean }, command: Command) => {
+  process.exitCode = await jsonErrors(o.json, printJson, async () =>
+    (await fleet()).showStatus(id, { ...o, natsFrom: natsFrom(command) }, print),
+  );
 });
 
 fleetOptions(
@@ -141,8 +170,10 @@ fleetOptions(
     .command("fleet")
     .description("One row per agent: generations, counts, heartbeat age, converged")
     .addOption(jsonOption()),
-).action(async (o: FleetOptions & { json?: boolean }) => {
-  process.exitCode = await (await fleet()).showFleet(o, print);
+).action(async (o: FleetOptions & { json?: boolean }, command: Command) => {
+  process.exitCode = await jsonErrors(o.json, printJson, async () =>
+    (await fleet()).showFleet({ ...o, natsFrom: natsFrom(command) }, print),
+  );
 });
 
 program

@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { KvStore, Logger } from "@org/reconcile-core";
 import {
+  closeNats,
   connectNats,
   describeNats,
   NatsEventBus,
@@ -9,6 +10,9 @@ import {
 } from "@org/transport-nats";
 import { DeferredKvStore } from "./deferred-kv.js";
 import type { FleetLink } from "./fleet-link.js";
+
+/** How long a closing link lets NATS take what is still to be sent before it lets go. */
+export const CLOSE_GRACE_MS = 1_500;
 
 /**
  * The fleet link over NATS. It returns before the connection exists: events are buffered and
@@ -22,13 +26,18 @@ export function natsFleetLink(
 ): FleetLink {
   const bus = new NatsEventBus({ log });
   log.info({ nats: describeNats(nats) }, "connecting to NATS (the agent works meanwhile)");
-  const connection = shared ?? connectNats({ name: `edge-agent ${agentId}`, ...nats });
+  // Closing the link ends a first connection still being waited for (the agent boots offline).
+  const closing = new AbortController();
+  const connection =
+    shared ?? connectNats({ name: `edge-agent ${agentId}`, ...nats }, { signal: closing.signal });
   connection.then(
     (nc) => {
       log.info({ server: nc.getServer() }, "connected to NATS");
       bus.attach(nc);
     },
-    (err) => log.error({ err }, "NATS connection failed"),
+    (err) => {
+      if (!closing.signal.aborted) log.error({ err }, "NATS connection failed");
+    },
   );
   const buckets = new Map<string, KvStore>();
   return {
@@ -42,18 +51,14 @@ export function natsFleetLink(
       return store;
     },
     async close() {
+      closing.abort(new Error(`the agent stopped before NATS at ${describeNats(nats)} answered`));
       await bus.close();
       if (shared) return;
-      // A connection still being attempted is abandoned, not waited for.
-      let timer: NodeJS.Timeout | undefined;
-      const nc = await Promise.race([
-        connection.catch(() => undefined),
-        new Promise<undefined>((r) => {
-          timer = setTimeout(() => r(undefined), 100);
-        }),
-      ]);
-      clearTimeout(timer);
-      await nc?.drain().catch(() => undefined);
+      // Settles at once now: connected already, or rejected by the abort.
+      const nc = await connection.catch(() => undefined);
+      // Within the grace whatever NATS is doing: a plain drain() never closes a connection whose
+      // server is gone, and that connection would keep reconnecting, and the process alive, forever.
+      if (nc) await closeNats(nc, CLOSE_GRACE_MS);
     },
   };
 }

@@ -23,6 +23,7 @@ export class StatusWriter {
   #written?: string;
   #running = false;
   #stopped = false;
+  #wake?: () => void;
   writes = 0;
 
   constructor(store: KvStore, key: string, log: Logger) {
@@ -37,8 +38,13 @@ export class StatusWriter {
     if (!this.#running) void this.#loop();
   }
 
+  /**
+   * Stops at once, even in the middle of waiting to retry. A status not written by then is not
+   * kept: the next start recomputes it from the cached manifest and writes that.
+   */
   stop(): void {
     this.#stopped = true;
+    this.#wake?.();
   }
 
   async #loop(): Promise<void> {
@@ -56,13 +62,24 @@ export class StatusWriter {
           delay = 250;
         } catch (err) {
           this.#log.debug({ error: (err as Error).message }, "status write failed; retrying");
-          await new Promise((r) => setTimeout(r, delay));
+          await this.#sleep(delay);
           delay = Math.min(delay * 2, 5_000);
         }
       }
     } finally {
       this.#running = false;
     }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   async #write(status: ManifestStatus): Promise<void> {

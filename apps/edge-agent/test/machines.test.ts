@@ -1,10 +1,17 @@
-import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connectNats, NatsEventBus } from "@org/transport-nats";
 import { shouldRunNatsTests, TestNatsServer } from "@org/transport-nats/testing";
-import { machineTransitionEvent } from "@org/reconcile-core";
-import { tempDir, until, writeMachineDir } from "@org/reconcile-core/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createLogger,
+  machineLoadFailedEvent,
+  machineTransitionEvent,
+  watcherStateEvent,
+} from "@org/reconcile-core";
+import { recordEvents, tempDir, until, writeMachineDir } from "@org/reconcile-core/testing";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { EdgeAgent } from "../src/agent.js";
+import { AgentConfigSchema } from "../src/config.js";
 import { Cli } from "./cli.js";
 
 const example = new URL("../../../examples/machines/container-manager/", import.meta.url).pathname;
@@ -193,4 +200,162 @@ describe.runIf(shouldRunNatsTests())("edge-agent with NATS (real nats-server)", 
       await rm(root, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe("edge agent: what scripts.allowed forbids never runs", () => {
+  const agents: EdgeAgent[] = [];
+  afterEach(async () => {
+    for (const a of agents.splice(0)) await a.stop();
+  });
+  const startAgent = async (dir: string, scriptsAllowed: boolean) => {
+    const config = AgentConfigSchema.parse({
+      id: "pi-test",
+      source: { type: "file", path: join(dir, "manifest.json") },
+      stateDir: join(dir, "state"),
+      machinesDir: join(dir, "machines"),
+      systemd: { unitDir: join(dir, "units"), systemctl: "/bin/false" },
+      docker: { enabled: false },
+      scripts: { allowed: scriptsAllowed },
+      statusInterval: "50ms",
+      logLevel: "silent",
+    });
+    const agent = await EdgeAgent.create(config, createLogger("test", { level: "silent" }));
+    agents.push(agent);
+    // Recorded from before the start: the machine manager loads its directory in start().
+    const refusals = recordEvents(agent.bus, "choria.machine.pi-test.toucher.load_failed");
+    const witnessRuns = recordEvents(
+      agent.bus,
+      "choria.machine.pi-test.Witness.watcher.exec.probe",
+    );
+    await agent.start();
+    return { agent, refusals, witnessRuns };
+  };
+  /** A machine whose exec watcher touches `path` as soon as it starts. */
+  const toucher = (path: string) => `name: Toucher
+version: 1.0.0
+initial_state: waiting
+transitions:
+  - {name: touched, from: [waiting], destination: done}
+watchers:
+  - {name: touch, type: exec, state_match: [waiting], success_transition: touched, properties: {command: touch ${path}}}
+`;
+  /** Placed by hand and runs commands: its probe fails every 100 ms, forever. */
+  const witness = `name: Witness
+version: 1.0.0
+initial_state: waiting
+transitions:
+  - {name: up, from: [waiting], destination: ready}
+watchers:
+  - {name: probe, type: exec, state_match: [waiting], success_transition: up, interval: 100ms, properties: {command: flag.sh}}
+`;
+  const exists = (path: string) =>
+    stat(path).then(
+      () => true,
+      () => false,
+    );
+
+  it("a Machine staged while scripts were allowed does not run after a restart with scripts.allowed=false; its status and the refusal say why", async () => {
+    const dir = await tempDir("staged-machine");
+    const touched = join(dir, "touched");
+    await writeFile(
+      join(dir, "manifest.json"),
+      JSON.stringify({
+        generation: 1,
+        resources: [{ kind: "Machine", id: "toucher", spec: { machine: toucher(touched) } }],
+      }),
+    );
+    // Loaded after machines/toucher (directories load in name order).
+    await writeMachineDir(join(dir, "machines", "witness"), witness, {
+      "flag.sh": "#!/bin/sh\ntest -f .flag\n",
+    });
+
+    const allowed = await startAgent(dir, true);
+    await until(
+      () => exists(touched),
+      (found) => found,
+      15_000,
+      "the delivered machine's command to run while scripts are allowed",
+    );
+    expect(allowed.agent.status().resources.toucher?.state).toBe("Ready");
+    await allowed.agent.stop();
+    agents.splice(0);
+    await rm(touched);
+
+    const refused = await startAgent(dir, false);
+    // The witness, loaded after Toucher, ran its probe three times 100 ms apart: Toucher's
+    // command, had it started, would have run long before.
+    await until(
+      () => refused.witnessRuns.events.length,
+      (n) => n >= 3,
+      15_000,
+      "three runs of the witness's probe",
+    );
+    expect(
+      refused.witnessRuns.events.map(
+        (e) => watcherStateEvent("exec").parse(e.event).data.previous_outcome,
+      ),
+    ).toContain("fail");
+    expect(await exists(touched)).toBe(false);
+    expect(refused.agent.manager.state("Toucher")).toBeUndefined();
+
+    expect(refused.refusals.events).toHaveLength(1);
+    expect(machineLoadFailedEvent.parse(refused.refusals.events[0]!.event).data).toMatchObject({
+      directory: join(dir, "machines", "toucher"),
+      running_previous: false,
+      error: expect.stringMatching(
+        /machine Toucher .* was delivered by a manifest .* runs commands \(touch \(exec\)\), and remote exec is disabled on this host: not started\. To run it, allow remote exec \(edge agent: scripts\.allowed: true\)/,
+      ),
+    });
+    const status = await until(
+      () => refused.agent.status().resources.toucher,
+      (s) => s?.state === "Failed",
+      15_000,
+      "the Machine resource refused",
+    );
+    expect(status).toMatchObject({
+      state: "Failed",
+      error: expect.stringMatching(
+        /machine Toucher runs commands \(touch \(exec\)\), and remote exec is disabled on this agent \(scripts\.allowed\)$/,
+      ),
+    });
+    expect(await exists(touched)).toBe(false);
+  }, 60_000);
+
+  it("marks a copy installed by an agent that did not mark its machines, so it is refused from its next load", async () => {
+    const dir = await tempDir("unmarked-machine");
+    const touched = join(dir, "touched");
+    await writeFile(
+      join(dir, "manifest.json"),
+      JSON.stringify({
+        generation: 1,
+        resources: [{ kind: "Machine", id: "toucher", spec: { machine: toucher(touched) } }],
+      }),
+    );
+    // What an older agent left: the resource's machine, without the delivered marker.
+    await writeMachineDir(join(dir, "machines", "toucher"), toucher(touched));
+    await writeMachineDir(join(dir, "machines", "witness"), witness, {
+      "flag.sh": "#!/bin/sh\ntest -f .flag\n",
+    });
+    const first = await startAgent(dir, false);
+    await until(
+      () => first.agent.status().resources.toucher?.state,
+      (s) => s === "Failed",
+      15_000,
+      "the Machine resource refused",
+    );
+    expect(await exists(join(dir, "machines", "toucher", ".delivered.json"))).toBe(true);
+    await first.agent.stop();
+    agents.splice(0);
+    await rm(touched, { force: true });
+
+    const next = await startAgent(dir, false);
+    await until(
+      () => next.witnessRuns.events.length,
+      (n) => n >= 3,
+      15_000,
+      "three runs of the witness's probe",
+    );
+    expect(await exists(touched)).toBe(false);
+    expect(next.refusals.events).toHaveLength(1);
+  }, 60_000);
 });

@@ -12,6 +12,7 @@ export { subjectMatches } from "./bus/subject.js";
 export { assertValidKey, assertValidPattern } from "./kv/kv-store.js";
 export { defaultKvSourceBackoff } from "./source/kv-source.js";
 export { MACHINE_DATA_FILE } from "./machine/data-store.js";
+export { DELIVERED_MACHINE_FILE } from "./machine/manager.js";
 export { splitCommand } from "./machine/watchers/command.js";
 export {
   type JsonSchemaSet,

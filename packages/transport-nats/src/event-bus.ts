@@ -57,7 +57,13 @@ export class NatsEventBus implements EventBus {
     this.#flush();
     void (async () => {
       for await (const status of nc.status()) {
-        if (status.type === "disconnect") this.#connected = false;
+        if (status.type === "disconnect") {
+          this.#connected = false;
+          this.#log.warn(
+            { server: status.server, offlineBuffer: this.#buffer.capacity },
+            "NATS disconnected: events are buffered until it is back",
+          );
+        }
         if (status.type === "reconnect") {
           this.#connected = true;
           this.#log.info(
@@ -123,10 +129,25 @@ export class NatsEventBus implements EventBus {
     return entry.queue;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Unsubscribes, and while connected waits up to `flushTimeoutMs` for the server to have what
+   * was published. It never waits for a server that is away: events still buffered then are
+   * dropped (they live in memory only).
+   */
+  async close(flushTimeoutMs = 1_000): Promise<void> {
     this.#closed = true;
     for (const s of [...this.#subscriptions]) s.queue.unsubscribe();
-    if (this.#nc && !this.#nc.isClosed()) await this.#nc.flush().catch(() => undefined);
+    const nc = this.#nc;
+    // A flush while disconnected is answered only after a reconnect, i.e. maybe never.
+    if (!nc || nc.isClosed() || !this.#connected) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      nc.flush().catch(() => undefined),
+      new Promise((r) => {
+        timer = setTimeout(r, flushTimeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
   #listen(entry: { pattern: string; queue: DeliveryQueue; sub?: NatsSubscription }): void {

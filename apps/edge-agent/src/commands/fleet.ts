@@ -13,24 +13,31 @@ import {
 } from "@org/reconcile-core";
 import { decodeYaml } from "@org/reconcile-core/internal";
 import { printTable } from "@org/cli";
-import { connectNats, NatsKvStore } from "@org/transport-nats";
+import { NatsKvStore } from "@org/transport-nats";
 import { z } from "zod";
 import { actualKey, desiredKey, HeartbeatSchema, heartbeatKey } from "../fleet.js";
+import { connectForCommand } from "./connect.js";
+import { CommandError } from "./errors.js";
 
 export interface FleetOptions {
   nats: string;
   bucket: string;
   token?: string;
+  /** Where `nats` came from (commander's value source: cli, env, default), for error hints. */
+  natsFrom?: string;
 }
 
 type Out = (line: string) => void;
 
 async function withFleet<T>(options: FleetOptions, fn: (kv: KvStore) => Promise<T>): Promise<T> {
-  const nc = await connectNats({
-    servers: options.nats,
-    name: "edge-agent cli",
-    ...(options.token ? { token: options.token } : {}),
-  });
+  const nc = await connectForCommand(
+    {
+      servers: options.nats,
+      name: "edge-agent cli",
+      ...(options.token ? { token: options.token } : {}),
+    },
+    options.natsFrom,
+  );
   try {
     return await fn(await NatsKvStore.open(nc, options.bucket));
   } finally {
@@ -113,12 +120,15 @@ export async function showStatus(
   out: Out,
 ): Promise<number> {
   return withFleet(options, async (kv) => {
-    const entry = await kv.get(actualKey(agent));
-    if (!entry) {
-      out(`no status from ${agent} yet`);
-      return 1;
-    }
-    const status = decodeJson(ManifestStatusSchema, actualKey(agent), entry.revision, entry.value);
+    const key = actualKey(agent);
+    const entry = await kv.get(key);
+    if (!entry)
+      throw new CommandError(
+        "NoStatus",
+        `no status from ${agent} yet: ${key} in bucket ${options.bucket} is empty. Check the agent id (\`edge-agent fleet\` lists the agents) and that the agent runs with this NATS server and bucket.`,
+        { agent, bucket: options.bucket, key },
+      );
+    const status = decodeJson(ManifestStatusSchema, key, entry.revision, entry.value);
     if (options.json) {
       out(JSON.stringify(status, null, 2));
       return 0;

@@ -107,14 +107,25 @@ const exists = (path: string) =>
 /** `machine watch`: transitions and watcher runs from a fleet, live, one line each. */
 export async function watchMachines(options: {
   nats: string;
+  /** Where `nats` came from (commander's value source: cli, env, default), for error hints. */
+  natsFrom?: string;
+  token?: string;
   machine?: string;
   identity?: string;
   type?: string;
   json?: boolean;
 }): Promise<number> {
   // NATS is loaded only by the one command that needs it.
-  const { connectNats, NatsEventBus } = await import("@org/transport-nats");
-  const nc = await connectNats({ servers: options.nats, name: "edge-agent machine watch" });
+  const { NatsEventBus } = await import("@org/transport-nats");
+  const { connectForCommand } = await import("./connect.js");
+  const nc = await connectForCommand(
+    {
+      servers: options.nats,
+      name: "edge-agent machine watch",
+      ...(options.token ? { token: options.token } : {}),
+    },
+    options.natsFrom,
+  );
   const bus = new NatsEventBus().attach(nc);
   const pattern = machineEventPattern({
     ...(options.identity ? { identity: options.identity } : {}),

@@ -7,7 +7,11 @@ import {
   TerminalError,
   type WatcherRegistry,
 } from "@org/reconcile-core";
-import { MACHINE_DATA_FILE } from "@org/reconcile-core/internal";
+import {
+  DELIVERED_MACHINE_FILE,
+  MACHINE_DATA_FILE,
+  writeFileAtomic,
+} from "@org/reconcile-core/internal";
 import { z } from "zod";
 
 const RelativePath = z
@@ -47,6 +51,12 @@ export const MachineResourceSpecSchema = z
 
 export type MachineResourceSpec = z.infer<typeof MachineResourceSpecSchema>;
 
+/** What is installed for a resource: its content hash, and whether it carries the delivered marker. */
+interface InstalledMachine {
+  hash: string;
+  delivered: boolean;
+}
+
 function contentOf(file: MachineResourceSpec["files"][string]): Buffer {
   return file.contentBase64 !== undefined
     ? Buffer.from(file.contentBase64, "base64")
@@ -64,6 +74,26 @@ function desiredHash(spec: MachineResourceSpec): string {
   for (const [path, content, mode] of files.sort((a, b) => a[0].localeCompare(b[0])))
     h.update(`${path}\0${createHash("sha256").update(content).digest("hex")}\0${mode}\n`);
   return h.digest("hex");
+}
+
+/** What is installed in `dir`, if anything. */
+async function installed(dir: string): Promise<InstalledMachine | undefined> {
+  const hash = await installedHash(dir);
+  if (hash === undefined) return undefined;
+  const delivered = await stat(join(dir, DELIVERED_MACHINE_FILE)).then(
+    () => true,
+    () => false,
+  );
+  return { hash, delivered };
+}
+
+/** Marks `dir` as delivered for resource `id`, so the machine manager checks it at every load. */
+function markDelivered(dir: string, id: string): Promise<void> {
+  return writeFileAtomic(
+    join(dir, DELIVERED_MACHINE_FILE),
+    `${JSON.stringify({ kind: "Machine", resource: id })}\n`,
+    { mode: 0o644 },
+  );
 }
 
 /** Hash of what is installed, on the same terms (dot files, such as the machine's data, left out). */
@@ -100,7 +130,9 @@ async function installedHash(dir: string): Promise<string | undefined> {
 /**
  * The `Machine` kind: ships an autonomous machine (machine.yaml and its files) to the node.
  * A machine with watchers that run commands (exec, nagios) is refused unless the agent allows
- * remote exec (`scripts.allowed`), exactly as a Script would be.
+ * remote exec (`scripts.allowed`), exactly as a Script would be: here when it is delivered, and
+ * by the machine manager every time it loads it (the installed directory carries the delivered
+ * marker), so a machine staged while remote exec was allowed does not run once it is not.
  * The machine is validated before it is installed, written beside the live one and swapped in
  * with a rename (the machine manager never sees half a machine), and keeps its data store
  * across updates. The machine manager then runs it. `watchers` must be the registry the
@@ -116,9 +148,13 @@ export function machineKind(options: {
     name: "Machine",
     specSchema: MachineResourceSpecSchema,
     reconciler: {
-      observe: async (id) => installedHash(dirOf(id)),
+      observe: async (id) => installed(dirOf(id)),
 
       async reconcile({ id, spec }, observed) {
+        const dir = dirOf(id);
+        // A copy installed by an agent that did not mark its machines is marked now, so the
+        // machine manager applies scripts.allowed to it from its next load on.
+        if (observed && !observed.delivered) await markDelivered(dir, id);
         const loaded = loadMachineText(spec.machine, options.watchers, `machine ${id}`);
         if (!loaded.ok) throw new TerminalError(loaded.error.message);
         // A machine that runs commands is remote code execution: allowed only where scripts are.
@@ -131,13 +167,12 @@ export function machineKind(options: {
           );
         }
         const want = desiredHash(spec);
-        const dir = dirOf(id);
         const details = {
           directory: dir,
           machine: loaded.definition.spec.name,
           version: loaded.definition.spec.version,
         };
-        if (observed === want) return { changed: false, details };
+        if (observed?.hash === want) return { changed: false, details };
 
         await mkdir(options.machinesDir, { recursive: true });
         const staging = join(options.machinesDir, `.${id}-install`);
@@ -145,6 +180,7 @@ export function machineKind(options: {
         await rm(staging, { recursive: true, force: true });
         await mkdir(staging, { recursive: true });
         await writeFile(join(staging, "machine.yaml"), spec.machine);
+        await markDelivered(staging, id);
         for (const [path, file] of Object.entries(spec.files)) {
           await mkdir(dirname(join(staging, path)), { recursive: true });
           await writeFile(join(staging, path), contentOf(file));

@@ -1,10 +1,10 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryEventBus } from "../bus/memory-bus.js";
 import { recordEvents, tempDir, until, writeMachineDir } from "../testing/helpers.js";
 import { watcherStateEvent } from "./events.js";
-import { machineLoadFailedEvent, MachineManager } from "./manager.js";
+import { DELIVERED_MACHINE_FILE, machineLoadFailedEvent, MachineManager } from "./manager.js";
 import { builtinWatchers } from "./watchers/builtin.js";
 
 const managers: MachineManager[] = [];
@@ -199,6 +199,86 @@ watchers:
       (s) => s === "running",
     );
     expect(manager.state("Database")).toBe("ready");
+  });
+
+  it("never runs a delivered machine that runs commands unless remote commands are allowed; machines placed by hand are not affected", async () => {
+    const root = await tempDir("machines");
+    const touched = join(root, "touched");
+    // Directories load in name order: the delivered machine starts before the gated Database.
+    await writeMachineDir(join(root, "a-delivered"), machine("Delivered", `touch ${touched}`));
+    await writeFile(join(root, "a-delivered", DELIVERED_MACHINE_FILE), "{}");
+    await gatedDatabase(root); // placed by hand, runs commands: the witness
+    const bus = new MemoryEventBus();
+    const refusals = recordEvents(bus, "choria.machine.pi-7.a-delivered.load_failed");
+    const manager = manage(root, bus);
+    const probed = databaseProbeFailed(bus, 3);
+    await manager.start();
+    // Database's probe ran three times, 100 ms apart: Delivered's first run would be long over.
+    await probed;
+    await expect(stat(touched)).rejects.toMatchObject({ code: "ENOENT" });
+    expect(names(manager)).toEqual(["Database"]);
+    const why =
+      /machine Delivered in .*a-delivered was delivered by a manifest .* runs commands \(probe \(exec\)\), and remote exec is disabled on this host: not started\. To run it, allow remote exec \(edge agent: scripts\.allowed: true\)/;
+    expect(manager.status().find((s) => s.directory.endsWith("a-delivered"))?.error).toMatch(why);
+    expect(refusals.events).toHaveLength(1);
+    const refusal = machineLoadFailedEvent.parse(refusals.events[0]!.event).data;
+    expect(refusal.error).toMatch(why);
+    expect(refusal.running_previous).toBe(false);
+
+    // The same directory where remote commands are allowed: the delivered machine runs.
+    await manager.stop();
+    const allowing = new MachineManager({
+      directory: root,
+      identity: "pi-7",
+      registry: builtinWatchers(),
+      scanIntervalMs: 100,
+      splayMs: 0,
+      remoteCommands: true,
+    });
+    managers.push(allowing);
+    await allowing.start();
+    await until(
+      () =>
+        stat(touched).then(
+          () => true,
+          () => false,
+        ),
+      (found) => found,
+      10_000,
+      "the delivered machine's command to run where remote commands are allowed",
+    );
+  });
+
+  it("stops a running machine whose update is refused: the previous version does not keep running", async () => {
+    const root = await tempDir("machines");
+    const harmless = `name: Delivered
+version: 1.0.0
+initial_state: waiting
+transitions:
+  - {name: up, from: [waiting], destination: ready}
+watchers:
+  - {name: wait, type: timer, state_match: [waiting], fail_transition: up, properties: {timer: 1h}}
+`;
+    await writeMachineDir(join(root, "delivered"), harmless);
+    await writeFile(join(root, "delivered", DELIVERED_MACHINE_FILE), "{}");
+    const bus = new MemoryEventBus();
+    const refusals = recordEvents(bus, "choria.machine.pi-7.delivered.load_failed");
+    const manager = manage(root, bus);
+    await manager.start();
+    expect(names(manager)).toEqual(["Delivered"]);
+
+    await writeFile(join(root, "delivered", "machine.yaml"), machine("Delivered"));
+    await until(
+      () => refusals.events.length,
+      (n) => n === 1,
+      10_000,
+      "the refused update",
+    );
+    expect(names(manager)).toEqual([]);
+    expect(machineLoadFailedEvent.parse(refusals.events[0]!.event).data).toMatchObject({
+      running_previous: false,
+      error: expect.stringContaining("remote exec is disabled"),
+    });
   });
 
   it("fires a transition subscribed to another machine's event", async () => {

@@ -6,11 +6,18 @@ import { z } from "zod";
 import { defineEventType } from "../bus/cloudevent.js";
 import { type Logger, silentLogger } from "../logging/logger.js";
 import { machineSubject } from "./events.js";
-import { loadMachineFile } from "./load.js";
+import { loadMachineFile, type MachineDefinition } from "./load.js";
 import { type LocalMachines, MachineRuntime, type MachineRuntimeOptions } from "./runtime.js";
 import type { WatcherRegistry } from "./watchers/registry.js";
 
 export const MACHINE_FILE = "machine.yaml";
+
+/**
+ * Marks a machine directory as delivered from a remote source (a manifest), not placed by
+ * hand. Whatever installs remote machines writes it (the edge agent's Machine kind); a dot
+ * file, so it is not part of the content hash (and the Machine kind refuses dot files in a spec).
+ */
+export const DELIVERED_MACHINE_FILE = ".delivered.json";
 
 /** A machine directory that could not be loaded (the others keep running). */
 export const machineLoadFailedEvent = defineEventType(
@@ -30,6 +37,13 @@ export interface MachineManagerOptions
   registry: WatcherRegistry;
   /** Rescans this often (file-system events trigger scans sooner). Default 10 s, as Choria. */
   scanIntervalMs?: number;
+  /**
+   * Whether a delivered machine (its directory holds `DELIVERED_MACHINE_FILE`) may have
+   * watchers that run commands (`runsCommands`). Checked every time a machine is (re)loaded;
+   * a refused machine does not run. Default false: remote exec is opt-in (ADR 005). Machines
+   * placed by hand are local administration and are not affected.
+   */
+  remoteCommands?: boolean;
 }
 
 export interface ManagedMachineStatus {
@@ -190,26 +204,14 @@ export class MachineManager implements LocalMachines {
           ? "machine update is invalid: the previous version keeps running"
           : "machine is invalid: not started",
       );
-      this.#entries.set(directory, {
-        directory,
-        hash,
-        ...(previous?.runtime ? { runtime: previous.runtime } : {}),
-        error,
-      });
-      this.#options.bus?.publish(
-        machineSubject(this.#options.identity, basename(directory), "load_failed"),
-        machineLoadFailedEvent.create({
-          source: `machine/${this.#options.identity}`,
-          subject: this.#options.identity,
-          data: {
-            identity: this.#options.identity,
-            directory,
-            error,
-            running_previous: previous?.runtime !== undefined,
-          },
-        }),
-      );
-      return;
+      return this.#failed(directory, hash, error, previous?.runtime);
+    }
+    const refusal = await this.#refusal(result.definition, directory);
+    if (refusal) {
+      // What the policy forbids never runs, not even a previous version of it.
+      this.#log.error({ directory, error: refusal }, "machine refused: not started");
+      if (previous?.runtime) await previous.runtime.stop();
+      return this.#failed(directory, hash, refusal, undefined);
     }
     const name = result.definition.spec.name;
     const clash = [...this.#entries.values()].find(
@@ -234,6 +236,7 @@ export class MachineManager implements LocalMachines {
       registry: _registry,
       scanIntervalMs: _scan,
       directory: _root,
+      remoteCommands: _remote,
       ...runtimeOptions
     } = this.#options;
     const runtime = new MachineRuntime({
@@ -252,6 +255,45 @@ export class MachineManager implements LocalMachines {
       "machine loaded",
     );
     void runtime.start();
+  }
+
+  /** Records why `directory`'s content does not run, and publishes it as a load_failed event. */
+  #failed(directory: string, hash: string, error: string, running?: MachineRuntime): void {
+    this.#entries.set(directory, {
+      directory,
+      hash,
+      ...(running ? { runtime: running } : {}),
+      error,
+    });
+    this.#options.bus?.publish(
+      machineSubject(this.#options.identity, basename(directory), "load_failed"),
+      machineLoadFailedEvent.create({
+        source: `machine/${this.#options.identity}`,
+        subject: this.#options.identity,
+        data: {
+          identity: this.#options.identity,
+          directory,
+          error,
+          running_previous: running !== undefined,
+        },
+      }),
+    );
+  }
+
+  /** Why policy forbids running this machine, if it does: a delivered machine whose watchers run commands, where remote exec is off. */
+  async #refusal(definition: MachineDefinition, directory: string): Promise<string | undefined> {
+    if (this.#options.remoteCommands) return undefined;
+    const commands = definition.watchers
+      .filter((w) => w.type.runsCommands)
+      .map((w) => `${w.spec.name} (${w.spec.type})`);
+    if (commands.length === 0) return undefined;
+    const delivered = await stat(join(directory, DELIVERED_MACHINE_FILE)).then(
+      () => true,
+      // Only a marker that is certainly absent makes a machine local; anything else fails closed.
+      (err: NodeJS.ErrnoException) => err.code !== "ENOENT",
+    );
+    if (!delivered) return undefined;
+    return `machine ${definition.spec.name} in ${directory} was delivered by a manifest (${DELIVERED_MACHINE_FILE}) and runs commands (${commands.join(", ")}), and remote exec is disabled on this host: not started. To run it, allow remote exec (edge agent: scripts.allowed: true) and restart, or deliver it without watchers that run commands`;
   }
 
   /** Hash of every file below `directory` but dot files (the data store) and temporaries; contents cached by mtime and size. */
