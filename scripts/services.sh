@@ -6,12 +6,14 @@
 #   NATS_URL      nats://127.0.0.1:4222        (JetStream on)
 #   DATABASE_URL  postgres://fleet:fleet@127.0.0.1:5432/fleet
 #   TEST_IMAGE    fleet-test/busybox:latest    (busybox-static: sh, httpd, nc, sleep, ...)
+#   SYSTEMD_IMAGE fleet-test/systemd:bookworm  (Debian with systemd as PID 1, scripts/systemd-image.sh)
 set -euo pipefail
 
 STATE_DIR=${SERVICES_STATE_DIR:-/var/lib/fleet-test-services}
 LOG_DIR=${SERVICES_LOG_DIR:-/var/log/fleet-test-services}
 NATS_PORT=${NATS_PORT:-4222}
 TEST_IMAGE=${TEST_IMAGE:-fleet-test/busybox:latest}
+export SYSTEMD_IMAGE=${SYSTEMD_IMAGE:-fleet-test/systemd:bookworm}
 PACKAGES=(docker.io nats-server postgresql busybox-static curl)
 
 say() { printf 'services: %s\n' "$*"; }
@@ -108,4 +110,9 @@ else
     - "$TEST_IMAGE" >/dev/null
 fi
 
-say "ready: DOCKER_HOST=unix:///var/run/docker.sock NATS_URL=nats://127.0.0.1:$NATS_PORT DATABASE_URL=postgres://fleet:fleet@127.0.0.1:5432/fleet TEST_IMAGE=$TEST_IMAGE"
+# The systemd image the SystemdUnit tests boot (debootstrap, 1-2 minutes; cached as an image).
+if ! "$(dirname "$0")/systemd-image.sh"; then
+  say "warning: $SYSTEMD_IMAGE not built; the SystemdUnit tests skip (and fail under CI=true)"
+fi
+
+say "ready: DOCKER_HOST=unix:///var/run/docker.sock NATS_URL=nats://127.0.0.1:$NATS_PORT DATABASE_URL=postgres://fleet:fleet@127.0.0.1:5432/fleet TEST_IMAGE=$TEST_IMAGE SYSTEMD_IMAGE=$SYSTEMD_IMAGE"

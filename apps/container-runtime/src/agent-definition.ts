@@ -1,15 +1,18 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DurationSchema, formatIssues, type Manifest, ResourceIdSchema } from "@org/reconcile-core";
-import { decodeYaml } from "@org/reconcile-core/internal";
 import {
   type ContainerSpec,
   ContainerSpecSchema,
+  CpuLimitSchema,
+  MemoryLimitSchema,
+  parseVolume,
   type HealthCheckSchema,
   type ProcessSpec,
   ProcessSpecSchema,
   RestartPolicySchema,
 } from "@org/workloads";
+import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
 const Name = z
@@ -68,12 +71,16 @@ const HealthCheck = z
     message: "give exactly one of command, http, tcp or file",
   });
 
+// The runtime's own parsers (through its schemas), so `validate` and the API refuse what it would.
 const Limits = z
   .object({
-    cpu: z.union([z.string(), z.number()]).optional(),
-    memory: z.union([z.string(), z.number()]).optional(),
+    cpu: CpuLimitSchema.optional(),
+    memory: MemoryLimitSchema.optional(),
   })
   .strict();
+
+/** Label naming the agent a replica belongs to (the owner label says which supervisor). */
+export const LABEL_AGENT = "org.reconcile.agent";
 
 /** Fields that only matter when building an image: accepted, reported as ignored. */
 export const BUILD_ONLY_FIELDS = ["runtime", "model", "capabilities", "dependencies"] as const;
@@ -128,7 +135,14 @@ export const AgentDefinitionSchema = z
                 type: z.enum(["bind", "volume", "tmpfs"]).default("volume"),
                 readOnly: z.boolean().default(false),
               })
-              .strict(),
+              .strict()
+              .superRefine((v, ctx) => {
+                try {
+                  parseVolume(v);
+                } catch (err) {
+                  ctx.addIssue({ code: "custom", message: (err as Error).message });
+                }
+              }),
           )
           .default([]),
         healthCheck: HealthCheck.optional(),
@@ -207,9 +221,34 @@ export function parseAgentDefinition(value: unknown): AgentDefinitionResult {
 }
 
 export function parseAgentDefinitionText(text: string): AgentDefinitionResult {
-  const decoded = decodeYaml(text);
-  if (!decoded.ok) return { ok: false, error: `agent spec is not valid YAML: ${decoded.message}` };
-  return parseAgentDefinition(decoded.value);
+  let value: unknown;
+  try {
+    value = parseYaml(text, { uniqueKeys: true });
+  } catch (err) {
+    // The whole message: after "at line L, column C:" the yaml library shows the line itself.
+    return {
+      ok: false,
+      error: `agent spec is not valid YAML: ${(err as Error).message.trimEnd()}`,
+    };
+  }
+  return parseAgentDefinition(value);
+}
+
+/**
+ * Everything the runtime checks before it runs a replica, short of the supervisor's own
+ * environment (`from: env|secret|file` sources) and the engine: the agent schema, then the
+ * replica's container spec compiled by the same code as the supervisor's. Never throws.
+ */
+export function checkAgentDefinition(agent: AgentDefinition): string | undefined {
+  const env = Object.fromEntries(agent.spec.environment.map((e) => [e.name, ""]));
+  try {
+    containerSpecOf(agent, env);
+    return undefined;
+  } catch (err) {
+    return err instanceof z.ZodError
+      ? `invalid container spec: ${formatIssues(err)}`
+      : (err as Error).message;
+  }
 }
 
 export interface EnvironmentSources {
@@ -297,7 +336,7 @@ export function containerSpecOf(
     volumes: s.volumes,
     labels: {
       ...agent.metadata.labels,
-      "org.reconcile.agent": agent.metadata.name,
+      [LABEL_AGENT]: agent.metadata.name,
       "org.reconcile.agent-version": agent.metadata.version,
     },
     ...(limits?.cpu !== undefined ? { cpus: limits.cpu } : {}),

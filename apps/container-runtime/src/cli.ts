@@ -57,6 +57,14 @@ const apiOption = () =>
   new Option("--api <url>", "supervisor API (CONTAINER_RUNTIME_API; default http://<host>:<port>)");
 const stateOption = () =>
   new Option("--state-dir <dir>", "where applied specs are kept (CONTAINER_RUNTIME_STATE_DIR)");
+const ownerOption = () =>
+  new Option(
+    "--owner <name>",
+    "the supervisor's owner label (CONTAINER_RUNTIME_OWNER; default derived from the state directory)",
+  );
+/** The state directory and owner, which say whose replicas a command sees. */
+const ownerOptions = (command: Command) =>
+  command.addOption(stateOption()).addOption(ownerOption());
 
 configOptions(program).action(async (_options, command: Command) => {
   const [unknown] = program.args;
@@ -102,7 +110,12 @@ configOptions(
 );
 
 configOptions(
-  program.command("ps").description("List managed containers").option("--json", "JSON output"),
+  ownerOptions(
+    program
+      .command("ps")
+      .description("List this supervisor's containers and process replicas, and `run`'s containers")
+      .option("--json", "JSON output"),
+  ),
 ).action(
   withConfig(async (config, o: { json?: boolean }) =>
     (await containers()).listContainers(o, config),
@@ -149,10 +162,12 @@ configOptions(
 );
 
 configOptions(
-  program
-    .command("stats")
-    .description("CPU and memory of managed containers")
-    .option("--json", "JSON output"),
+  ownerOptions(
+    program
+      .command("stats")
+      .description("CPU and memory of managed containers")
+      .option("--json", "JSON output"),
+  ),
 ).action(
   withConfig(async (config, o: { json?: boolean }) => (await containers()).showStats(o, config)),
 );
@@ -170,6 +185,7 @@ configOptions(
     .requiredOption("-f, --file <file>", "agent.yaml")
     .addOption(apiOption())
     .addOption(stateOption())
+    .addOption(ownerOption())
     .option("--timeout <duration>", "how long to wait for healthy replicas", "2m"),
 ).action(
   withConfig(async (config, o: { file: string; timeout: string }) =>
@@ -183,7 +199,8 @@ configOptions(
     .description("Remove an agent.yaml's replicas")
     .requiredOption("-f, --file <file>", "agent.yaml")
     .addOption(apiOption())
-    .addOption(stateOption()),
+    .addOption(stateOption())
+    .addOption(ownerOption()),
 ).action(
   withConfig(async (config, o: { file: string }) => (await agents()).deleteAgent(o.file, config)),
 );
@@ -197,6 +214,7 @@ configOptions(
     .option("--port <port>", "API port (CONTAINER_RUNTIME_PORT; default 7070)")
     .option("--host <host>", "API address (CONTAINER_RUNTIME_HOST; default 127.0.0.1)")
     .addOption(stateOption())
+    .addOption(ownerOption())
     .addOption(
       new Option(
         "--strategy <strategy>",

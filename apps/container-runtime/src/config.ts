@@ -32,6 +32,12 @@ export const RuntimeConfigSchema = z
       })
       .strict()
       .default({ host: "127.0.0.1", port: 7070 }),
+    owner: z
+      .string()
+      .optional()
+      .describe(
+        "The supervisor's owner label; default one derived from stateDir (kept in <stateDir>/owner). Supervisors never touch another owner's replicas",
+      ),
     strategy: z
       .enum(["auto", "docker", "process"])
       .default("auto")
@@ -59,6 +65,7 @@ export type RuntimeConfig = z.infer<typeof RuntimeConfigSchema> & {
 /** Flags that override the file and environment (commander's parsed options). */
 export interface RuntimeFlags {
   stateDir?: string;
+  owner?: string;
   api?: string;
   host?: string;
   port?: string;
@@ -70,6 +77,7 @@ export interface RuntimeFlags {
 /** The environment variables the runtime reads, and the setting each one sets. */
 export const RUNTIME_ENV: ReadonlyArray<[variable: string, path: string]> = [
   ["CONTAINER_RUNTIME_STATE_DIR", "stateDir"],
+  ["CONTAINER_RUNTIME_OWNER", "owner"],
   ["CONTAINER_RUNTIME_API", "api.url"],
   ["CONTAINER_RUNTIME_HOST", "api.host"],
   ["CONTAINER_RUNTIME_STRATEGY", "strategy"],
@@ -99,6 +107,7 @@ export async function loadRuntimeConfig(
   ]);
   const fromFlags = layerFrom([
     ["stateDir", flags.stateDir],
+    ["owner", flags.owner],
     ["api.url", flags.api],
     ["api.host", flags.host],
     ["api.port", port(flags.port)],

@@ -9,6 +9,7 @@ import {
 } from "@org/reconcile-core";
 import {
   type DockerEngine,
+  type DockerWorkloadDriver,
   dockerDriver,
   LABEL_RESOURCE,
   LABEL_OWNER,
@@ -19,6 +20,7 @@ import {
 import {
   type AgentDefinition,
   compileManifest,
+  LABEL_AGENT,
   containerReplicas,
   processReplicas,
   type ReplicaTarget,
@@ -26,6 +28,7 @@ import {
   resolveEnvironment,
 } from "./agent-definition.js";
 import { AgentStore } from "./agent-store.js";
+import { CLI_OWNER, LEGACY_OWNER } from "./owner.js";
 
 export type Strategy = "docker" | "process";
 
@@ -34,7 +37,11 @@ export interface SupervisorOptions {
   strategy: Strategy;
   /** The Docker engine client for the docker strategy; default one on DOCKER_HOST. */
   driver?: DockerEngine;
-  /** Owner label of the managed containers; one supervisor per owner. */
+  /**
+   * Owner label of the managed replicas; one supervisor per owner, and it never touches another
+   * owner's. The CLI derives it from the state directory (`resolveOwner`). Default
+   * `container-runtime`, the owner of supervisors from before owners were per state directory.
+   */
   owner?: string;
   resyncIntervalMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -91,7 +98,7 @@ export class Supervisor {
   constructor(options: SupervisorOptions) {
     this.#options = options;
     this.strategy = options.strategy;
-    this.owner = options.owner ?? "container-runtime";
+    this.owner = options.owner ?? LEGACY_OWNER;
     this.stateDir = options.stateDir;
     this.#store = new AgentStore(options.stateDir);
     const kindOptions = { owner: this.owner, namePrefix: "", log: options.log };
@@ -123,8 +130,29 @@ export class Supervisor {
     for (const a of agents) this.#agents.set(a.metadata.name, a);
     this.#generation = generation;
     if (agents.length > 0 || generation > 0) this.#applyAll(false);
+    await this.#warnAboutOtherOwners();
     this.controller.start();
     void this.#watchEvents();
+  }
+
+  /** Other supervisors' replicas on this engine: said once at start, and never touched. */
+  async #warnAboutOtherOwners(): Promise<void> {
+    if (this.strategy !== "docker") return;
+    try {
+      const engine = await (this.workloads as DockerWorkloadDriver).engine();
+      for (const [owner, names] of await engine.owners([LABEL_AGENT])) {
+        if (owner === this.owner || owner === CLI_OWNER) continue;
+        this.#options.log.warn(
+          { owner, containers: names.slice(0, 10), count: names.length },
+          `${names.length} replica(s) of another supervisor (owner '${owner}') run on this Docker engine; this one (owner '${this.owner}', state dir ${this.stateDir}) leaves them alone. Replica names are per engine: an agent applied to both cannot start its replicas here`,
+        );
+      }
+    } catch (err) {
+      this.#options.log.warn(
+        { error: (err as Error).message },
+        "could not list other supervisors' containers",
+      );
+    }
   }
 
   async stop(): Promise<void> {

@@ -30,6 +30,8 @@ const agent = (name: string, spec: Record<string, unknown>) => ({
 class Serve {
   cli!: CliProcess;
   url = "";
+  /** The supervisor's owner label, derived from its state directory. */
+  owner = "";
   constructor(
     readonly stateDir: string,
     readonly port: number,
@@ -56,6 +58,7 @@ class Serve {
       30_000,
       "supervisor API",
     );
+    this.owner = ((await (await fetch(`${this.url}/healthz`)).json()) as { owner: string }).owner;
     return this;
   }
 
@@ -87,12 +90,13 @@ class Serve {
 }
 
 const containersOf = async (agentName: string) =>
-  (
-    await driver.list({ [LABEL_OWNER]: "container-runtime", "org.reconcile.agent": agentName })
-  ).filter((c) => c.state === "running");
+  (await driver.list({ [LABEL_OWNER]: serve.owner, "org.reconcile.agent": agentName })).filter(
+    (c) => c.state === "running",
+  );
+
+let serve: Serve;
 
 describe.runIf(shouldRunDockerTests())("container-runtime (real Docker engine)", () => {
-  let serve: Serve;
   const agents: string[] = [];
   const cliOwner = "container-runtime-cli";
 
@@ -104,7 +108,7 @@ describe.runIf(shouldRunDockerTests())("container-runtime (real Docker engine)",
       await fetch(`${serve.url}/v1/agents/${name}`, { method: "DELETE" }).catch(() => undefined);
     await until(
       async () =>
-        (await driver.list({ [LABEL_OWNER]: "container-runtime" })).filter((c) =>
+        (await driver.list({ [LABEL_OWNER]: serve.owner })).filter((c) =>
           agents.includes(c.labels["org.reconcile.agent"] ?? ""),
         ).length,
       (n) => n === 0,

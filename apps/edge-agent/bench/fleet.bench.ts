@@ -1,3 +1,4 @@
+import { closeSync, fchmodSync, openSync, renameSync, writeSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -18,6 +19,23 @@ import { benchAgentConfig } from "./bench-config.js";
 
 const FILES = 5;
 const silent = createLogger("bench", { level: "silent" });
+
+/** `FLEET_AGENTS=200` (or `100,1000`) picks the fleet sizes, e.g. for a smaller profiled run. */
+function fleetSizes(): number[] {
+  const text = process.env.FLEET_AGENTS ?? "100,1000";
+  const sizes = text.split(",").map((s) => Number(s.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(
+      `FLEET_AGENTS=${text} is not a list of agent counts; give positive integers such as 100,1000`,
+    );
+  return sizes;
+}
+
+/** CPU time (user + system) of this process since `since`, in ms. */
+const cpuMsSince = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
 
 function manifest(root: string, generation: number) {
   return {
@@ -83,7 +101,11 @@ async function rollout(
   await Promise.all(
     agents.map(async ({ id, root }) => {
       sentAt.set(id, performance.now());
-      await kv.put(desiredKey(id), encodeJson(manifest(root, generation)));
+      await kv.put(desiredKey(id), encodeJson(manifest(root, generation))).catch((err: Error) => {
+        // The put went out; its acknowledgement waited behind the agents' work in this one
+        // process. A put that truly failed shows as an agent never Ready, below.
+        if (err.name !== "TimeoutError") throw err;
+      });
     }),
   );
   const timeout = new Promise<void>((_, reject) =>
@@ -107,14 +129,27 @@ export async function benchFleet(): Promise<void> {
     const admin = await connectNats({ servers: server.url });
     const kv = await NatsKvStore.open(admin, "fleet");
     const floor = { label: "KV put -> watch delivery, idle server", value: await kvFloor(kv) };
-    for (const n of [100, 1_000]) {
+    for (const n of fleetSizes()) {
       const base = await tempDir(`bench-fleet-${n}`);
       const connections = Array.from({ length: Math.max(1, Math.round(n / 100)) }, () =>
         connectNats({ servers: server.url }),
       );
       const agents = await startAgents(n, server, connections, base);
       await rollout(kv, agents, 1); // warm-up generation: files created, consumers settled
-      const { perAgent, allMs } = await rollout(kv, agents, 2);
+      const harness = await harnessCpu(kv, agents);
+      const fsFloor = fileSystemFloor(agents);
+      // Three measured rollouts (generations 2-4); the one with the median CPU is reported,
+      // so a neighbour's burst on a shared machine moves the figures less.
+      const rounds: Array<Awaited<ReturnType<typeof rollout>> & { cpuPerAgent: number }> = [];
+      for (let generation = 2; generation <= 4; generation++) {
+        const profile = generation === 2 ? await startProfile() : undefined;
+        const cpu = process.cpuUsage();
+        const round = await rollout(kv, agents, generation);
+        rounds.push({ ...round, cpuPerAgent: cpuMsSince(cpu) / n });
+        await profile?.stop(`fleet-${n}`);
+      }
+      rounds.sort((a, b) => a.cpuPerAgent - b.cpuPerAgent);
+      const { perAgent, allMs, cpuPerAgent } = rounds[1]!;
       rows.push(
         {
           metric: `${n} agents x ${FILES} files: apply -> Ready, p50`,
@@ -135,16 +170,118 @@ export async function benchFleet(): Promise<void> {
           baseline: floor,
         },
         { metric: `${n} agents: whole rollout`, value: allMs, unit: "ms" },
+        {
+          metric: `${n} agents: CPU per agent per manifest (this process; median of 3 rollouts)`,
+          value: cpuPerAgent,
+          unit: "ms",
+          baseline: {
+            label: "the bench's own KV traffic per agent, no agent acting",
+            value: harness,
+          },
+        },
+        {
+          metric: `${n} agents: CPU per agent per manifest, less the bench's KV traffic`,
+          value: cpuPerAgent - harness,
+          unit: "ms",
+          baseline: {
+            label: "6 bare atomic replaces (5 files + manifest cache) per agent, no agent",
+            value: fsFloor,
+          },
+        },
       );
       for (const a of agents) await a.agent.stop();
       for (const c of connections) await (await c).close();
     }
     await admin.close();
-    rows.push(...(await idleAgent(server)));
+    // FLEET_IDLE=0 leaves out the 25 s idle-agent measurement (e.g. while profiling rollouts).
+    if (process.env.FLEET_IDLE !== "0") rows.push(...(await idleAgent(server)));
   } finally {
     await server.stop();
   }
   printTable("edge-agent: fleet rollouts on one real nats-server (agents in one process)", rows);
+}
+
+/**
+ * With `FLEET_PROFILE=<dir>`, a V8 CPU profile of the measured rollout alone (not the agents'
+ * start) is written there as `fleet-<n>.cpuprofile`, for Chrome DevTools or `--cpu-prof` tools.
+ */
+async function startProfile() {
+  const dir = process.env.FLEET_PROFILE;
+  if (!dir) return undefined;
+  const { Session } = await import("node:inspector/promises");
+  const { writeFile } = await import("node:fs/promises");
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 200 });
+  await session.post("Profiler.start");
+  return {
+    async stop(name: string) {
+      const { profile } = await session.post("Profiler.stop");
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/**
+ * The share of the rollout's CPU that is the bench's, not the agents': per agent, the desired
+ * put and a watched status put decoded as `rollout` decodes it, with no agent acting on them
+ * (keys no agent watches).
+ */
+async function harnessCpu(kv: KvStore, agents: Array<{ id: string }>): Promise<number> {
+  const status = encodeJson({
+    manifestGeneration: 1,
+    observedGeneration: 1,
+    resources: {},
+    conditions: [],
+  });
+  const watch = await kv.watch("bench-harness-status.>");
+  const cpu = process.cpuUsage();
+  let seen = 0;
+  const done = (async () => {
+    for await (const entry of watch) {
+      decodeJson(ManifestStatusSchema, entry.key, entry.revision, entry.value);
+      if (++seen === agents.length) return;
+    }
+  })();
+  await Promise.all(
+    agents.map(async ({ id }, i) => {
+      await kv.put(`bench-harness-desired.${id}`, encodeJson(manifest(`/h${i}`, 1)));
+      await kv.put(`bench-harness-status.${id}`, status);
+    }),
+  );
+  await done;
+  const perAgent = cpuMsSince(cpu) / agents.length;
+  watch.stop();
+  return perAgent;
+}
+
+/**
+ * The file-system floor under one agent's manifest, in CPU ms per agent: the atomic replaces
+ * the agent cannot skip (each of the 5 files changes, and the manifest cache is saved), done
+ * bare with synchronous calls in each agent's own directory. On ext4 a rename over an existing
+ * file also starts the new file's writeback (`auto_da_alloc`), which this counts too.
+ */
+function fileSystemFloor(agents: Array<{ root: string }>): number {
+  const replaceAll = (generation: number) => {
+    for (const { root } of agents) {
+      for (let i = 0; i < FILES + 1; i++) {
+        const path = join(root, `floor-${i}`);
+        const tmp = `${path}.tmp`;
+        const fd = openSync(tmp, "wx", 0o644);
+        writeSync(fd, `generation=${generation} file=${i}\n`);
+        fchmodSync(fd, 0o644);
+        closeSync(fd);
+        renameSync(tmp, path);
+      }
+    }
+  };
+  replaceAll(1); // the files exist, as the agents' do
+  const cpu = process.cpuUsage();
+  replaceAll(2);
+  return cpuMsSince(cpu) / agents.length;
 }
 
 /** Baseline, measured before any agent runs: a KV put and its delivery to a watch of the key (p50 of 200). */

@@ -1,24 +1,21 @@
-import {
-  type AnyResourceKind,
-  KindRegistry,
-  type Logger,
-  type WatcherRegistry,
-} from "@org/reconcile-core";
+import type { AnyResourceKind, Logger, WatcherRegistry } from "@org/reconcile-core";
 import type { AgentConfig } from "./config.js";
 import { fileKind } from "./kinds/file.js";
 import { machineKind } from "./kinds/machine.js";
 import { scriptKind } from "./kinds/script.js";
 import { systemctlCommand, systemdUnitKind } from "./kinds/systemd.js";
+import { AgentKindRegistry, type ResourceEvents } from "./resource-events.js";
 
 /**
  * The resource kinds this agent reconciles. The Container kind, and the Docker client under
  * it, is loaded only when `docker.enabled`: a device without Docker never loads dockerode.
+ * With it comes Docker's event stream, started by `watch` once the controller runs.
  */
 export async function agentKinds(
   config: AgentConfig,
   log: Logger,
   watchers: WatcherRegistry,
-): Promise<KindRegistry> {
+): Promise<AgentKindRegistry> {
   const kinds: AnyResourceKind[] = [
     fileKind({ allowedRoots: config.allowedRoots, maxBytes: config.maxFileBytes }),
     scriptKind({ stateDir: config.stateDir, allowed: config.scripts.allowed, log }),
@@ -32,9 +29,12 @@ export async function agentKinds(
       unitDir: config.systemd.unitDir,
     }),
   ];
+  const events: ResourceEvents[] = [];
   if (config.docker.enabled) {
     const { containerKindFor } = await import("./kinds/container.js");
-    kinds.push(await containerKindFor(config, log));
+    const container = await containerKindFor(config, log);
+    kinds.push(container.kind);
+    events.push(container.events);
   }
-  return new KindRegistry(kinds);
+  return new AgentKindRegistry(kinds, events, log);
 }

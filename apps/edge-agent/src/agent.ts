@@ -3,12 +3,12 @@ import { mkdir } from "node:fs/promises";
 import { arch, hostname, platform } from "node:os";
 import { join } from "node:path";
 import {
+  type Manifest,
   type ManifestStatus,
   builtinWatchers,
   Controller,
   durationMs,
   type EventBus,
-  type KindRegistry,
   type Logger,
   MachineManager,
   parseManifest,
@@ -19,14 +19,15 @@ import {
   verifyManifest,
   type WatcherRegistry,
 } from "@org/reconcile-core";
-import { decodeYaml } from "@org/reconcile-core/internal";
 import { agentKinds } from "./agent-kinds.js";
 import type { AgentConfig } from "./config.js";
 import { actualKey } from "./fleet.js";
 import { type FleetLink, type FleetLinkOptions, openFleetLink } from "./fleet-link.js";
 import { HeartbeatSender } from "./heartbeat.js";
 import { ManifestCache } from "./manifest-cache.js";
+import { readManifestDocument, withGeneration } from "./manifest-document.js";
 import { AgentMetrics } from "./metrics.js";
+import type { AgentKindRegistry } from "./resource-events.js";
 import { desiredStateSource, sourceType } from "./sources.js";
 import { StatusWriter } from "./status-writer.js";
 
@@ -55,7 +56,7 @@ interface AgentParts {
   config: AgentConfig;
   log: Logger;
   link: FleetLink;
-  kinds: KindRegistry;
+  kinds: AgentKindRegistry;
   watchers: WatcherRegistry;
 }
 
@@ -82,6 +83,11 @@ export class EdgeAgent {
   readonly #statusWriter?: StatusWriter;
   readonly #heartbeat?: HeartbeatSender;
   #rejection?: Rejection;
+  /** The kinds, whose event streams (Docker's) run while the agent runs. */
+  readonly #kinds: AgentKindRegistry;
+  #unwatchKinds?: () => void;
+  /** The last manifest accepted, to give a manifest file without `generation` its number. */
+  #applied?: Manifest;
   #lastReconcileAt?: string;
   #lastStatus?: ManifestStatus;
   /** Source updates are handled one at a time, in the order the source delivered them. */
@@ -108,6 +114,7 @@ export class EdgeAgent {
     this.#link = link;
     this.bus = link.bus;
     this.watchers = watchers;
+    this.#kinds = kinds;
     this.#trusted = loadTrustedKeys(config.trust.keys);
     this.#cache = new ManifestCache(join(config.stateDir, "manifest.json"));
     this.#source = desiredStateSource(config, link);
@@ -170,6 +177,7 @@ export class EdgeAgent {
       this.#log.warn({ error: cached.message }, "the cached manifest is ignored");
     }
     this.controller.start();
+    this.#unwatchKinds = this.#kinds.watch((id) => this.controller.reconcileNow(id));
     await this.manager.start();
     await this.metrics.serve(this.config.metricsPort, this.#log);
     this.#heartbeat?.start();
@@ -196,6 +204,7 @@ export class EdgeAgent {
     this.#heartbeat?.stop();
     await this.#source?.stop();
     await this.#receiving;
+    this.#unwatchKinds?.();
     this.controller.stop();
     this.#statusWriter?.stop();
     await this.manager.stop();
@@ -204,14 +213,29 @@ export class EdgeAgent {
     this.#log.info({ id: this.config.id }, "edge agent stopped");
   }
 
-  /** The agent's status: the controller's, plus a ManifestRejected condition while the last manifest offered was refused. */
+  /**
+   * The agent's status: the controller's, plus a ManifestRejected condition while the last
+   * manifest offered was refused; the device is then not where it was asked to be, so Ready is
+   * False (reason ManifestRejected) whatever the last good manifest's resources say.
+   */
   status(): ManifestStatus {
     const status = this.controller.status();
     if (!this.#rejection) return status;
+    const rejection = this.#rejection;
     return {
       ...status,
       conditions: [
-        ...status.conditions,
+        ...status.conditions.map((c) =>
+          c.type === "Ready" && c.status === "True"
+            ? {
+                ...c,
+                status: "False" as const,
+                reason: "ManifestRejected",
+                message: `the last manifest offered was rejected (${rejection.reason})`,
+                lastTransitionTime: rejection.at,
+              }
+            : c,
+        ),
         {
           type: "ManifestRejected",
           status: "True",
@@ -223,15 +247,14 @@ export class EdgeAgent {
     };
   }
 
-  /** Decodes a manifest's YAML or JSON text and applies it as `receive` does. */
+  /**
+   * Decodes a manifest's YAML or JSON text, as `apply -f` reads it (a file without
+   * `generation` gets one, see `withGeneration`), and applies it as `receive` does.
+   */
   async receiveText(text: string, origin: string): Promise<void> {
-    const decoded = decodeYaml(text);
-    if (!decoded.ok)
-      return this.#reject(
-        "InvalidManifest",
-        `${origin}: not valid YAML or JSON: ${decoded.message}`,
-      );
-    return this.receive(decoded.value, origin);
+    const read = readManifestDocument(text, origin);
+    if (!read.ok) return this.#reject("InvalidManifest", read.message);
+    return this.receive(withGeneration(read.document, this.#applied), origin);
   }
 
   /** Checks a manifest (shape, signature, generation) and applies it; a refusal is reported in the status. */
@@ -259,6 +282,7 @@ export class EdgeAgent {
     }
     const result = this.controller.apply(manifest);
     if (!result.applied) return this.#reject("StaleGeneration", `${origin}: ${result.reason}`);
+    this.#applied = manifest;
     // Cached only once accepted: a crash before this line replays it from the source anyway.
     if (origin !== "cache") await this.#cache.save(manifest);
     this.metrics.manifestsApplied.inc();

@@ -1,17 +1,17 @@
 #!/usr/bin/env node
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import {
   collect,
   createProgram,
   jsonOption,
   print,
-  printJson,
   runProgram,
+  UsageError,
   waitForSignal,
 } from "@org/cli";
-import { createLogger } from "@org/reconcile-core";
+import { createLogger, DurationSchema, durationMs } from "@org/reconcile-core";
 import { type Command, Option } from "commander";
-import { jsonErrors } from "./commands/errors.js";
+import { CommandError } from "./commands/errors.js";
 import type { FleetOptions } from "./commands/fleet.js";
 import { type AgentFlags, loadAgentConfig, printableConfig } from "./config.js";
 
@@ -22,6 +22,7 @@ const fleet = () => import("./commands/fleet.js");
 const program = createProgram(
   "edge-agent",
   "Converge a device on its desired state and run its autonomous machines.",
+  import.meta.url,
 );
 
 const machine = program
@@ -32,8 +33,10 @@ machine
   .command("validate")
   .description("Check machine.yaml files (or machine directories): schema and names")
   .argument("<files...>", "machine.yaml files or directories holding one")
-  .action(async (files: string[]) => {
-    process.exitCode = await (await machines()).validateMachines(files, print);
+  .addOption(jsonOption())
+  .option("--strict", "refuse what Choria ignores (unknown keys, unimplemented properties)")
+  .action(async (files: string[], options: { json?: boolean; strict?: boolean }) => {
+    process.exitCode = await (await machines()).validateMachines(files, print, options);
   });
 
 machine
@@ -72,12 +75,11 @@ machine
       },
       command: Command,
     ) => {
-      // One CloudEvent per line, so an error is one line of JSON too.
-      process.exitCode = await jsonErrors(
-        options.json,
-        (e) => print(JSON.stringify(e)),
-        async () => (await machines()).watchMachines({ ...options, natsFrom: natsFrom(command) }),
-      );
+      // Under --json a failure is one line of JSON on stdout too (runProgram prints it).
+      process.exitCode = await (await machines()).watchMachines({
+        ...options,
+        natsFrom: natsFrom(command),
+      });
     },
   );
 
@@ -106,6 +108,18 @@ program
       print(printableConfig(config));
       return;
     }
+    // The agent's own directories, made here so a failure names the setting to change.
+    for (const [setting, dir] of [
+      ["stateDir", config.stateDir],
+      ["machinesDir", config.machinesDir],
+    ] as const)
+      await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => {
+        throw new CommandError(
+          "ConfigError",
+          `${setting}: cannot create ${dir}: ${err.code ?? err.message}. Set ${setting} to a directory the agent may write${options.config ? ` (a relative path in ${options.config} is relative to that file's directory)` : ""}.`,
+          { setting, path: dir },
+        );
+      });
     const log = createLogger("edge-agent", { level: config.logLevel });
     const { EdgeAgent } = await import("./agent.js");
     const agent = await EdgeAgent.create(config, log);
@@ -139,15 +153,45 @@ fleetOptions(
     .description("Publish a manifest for an agent: generation = current + 1, compare-and-set")
     .requiredOption("--agent <id>", "the agent")
     .requiredOption("-f, --file <file>", "manifest (YAML or JSON; its generation is assigned)")
-    .option("--sign-key <file>", "sign it with this ed25519 private key (PEM)"),
+    .option("--sign-key <file>", "sign it with this ed25519 private key (PEM)")
+    .option(
+      "--wait",
+      "wait for the agent's verdict: exit 0 once every resource was processed and none failed, 1 on a rejection, a failure or no answer",
+    )
+    .option("--timeout <duration>", "how long --wait waits, e.g. 30s or 5m", "2m"),
 ).action(
-  async (o: FleetOptions & { agent: string; file: string; signKey?: string }, command: Command) => {
-    const text = await readFile(o.file, "utf8");
-    const signKey = o.signKey ? await readFile(o.signKey, "utf8") : undefined;
-    process.exitCode = await (await fleet()).applyManifest(
+  async (
+    o: FleetOptions & {
+      agent: string;
+      file: string;
+      signKey?: string;
+      wait?: boolean;
+      timeout: string;
+    },
+    command: Command,
+  ) => {
+    if (!DurationSchema.safeParse(o.timeout).success)
+      throw new UsageError(`--timeout ${o.timeout}: use a duration such as 30s, 5m or 1h`);
+    const { applyManifest, readSigningKey } = await fleet();
+    const text = await readFile(o.file, "utf8").catch((err: NodeJS.ErrnoException) => {
+      throw new CommandError(
+        "ManifestUnreadable",
+        `cannot read the manifest -f ${o.file}: ${err.code ?? err.message}`,
+        { file: o.file },
+        2,
+      );
+    });
+    const signKey = o.signKey ? await readSigningKey(o.signKey) : undefined;
+    process.exitCode = await applyManifest(
       o.agent,
       text,
-      { ...o, natsFrom: natsFrom(command), ...(signKey ? { signKey } : {}) },
+      o.file,
+      {
+        ...o,
+        natsFrom: natsFrom(command),
+        ...(signKey ? { signKey } : {}),
+        ...(o.wait ? { waitMs: durationMs(o.timeout) } : {}),
+      },
       print,
     );
   },
@@ -160,8 +204,10 @@ fleetOptions(
     .argument("<id>")
     .addOption(jsonOption()),
 ).action(async (id: string, o: FleetOptions & { json?: boolean }, command: Command) => {
-  process.exitCode = await jsonErrors(o.json, printJson, async () =>
-    (await fleet()).showStatus(id, { ...o, natsFrom: natsFrom(command) }, print),
+  process.exitCode = await (await fleet()).showStatus(
+    id,
+    { ...o, natsFrom: natsFrom(command) },
+    print,
   );
 });
 
@@ -171,9 +217,7 @@ fleetOptions(
     .description("One row per agent: generations, counts, heartbeat age, converged")
     .addOption(jsonOption()),
 ).action(async (o: FleetOptions & { json?: boolean }, command: Command) => {
-  process.exitCode = await jsonErrors(o.json, printJson, async () =>
-    (await fleet()).showFleet({ ...o, natsFrom: natsFrom(command) }, print),
-  );
+  process.exitCode = await (await fleet()).showFleet({ ...o, natsFrom: natsFrom(command) }, print);
 });
 
 program

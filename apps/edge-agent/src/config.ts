@@ -1,10 +1,14 @@
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { dirname, isAbsolute, resolve } from "node:path";
 import {
+  ConfigError,
   DurationSchema,
   layerFrom,
   maskSecrets,
   readConfigFile,
   resolveConfig,
+  trustedKeyFromPem,
 } from "@org/reconcile-core";
 // The options schema alone: reading a config must not load the NATS client.
 import { NatsOptionsSchema } from "@org/transport-nats/options";
@@ -140,7 +144,9 @@ export async function loadAgentConfig(
   flags: AgentFlags,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<AgentConfig> {
-  const fromFile = file ? await readConfigFile(file) : undefined;
+  const fromFile = file
+    ? relativeTo(dirname(resolve(file)), await readConfigFile(file))
+    : undefined;
   const fromEnv = layerFrom([
     ...AGENT_ENV.map(([variable, path]): [string, unknown] => [path, env[variable] || undefined]),
     [
@@ -162,11 +168,90 @@ export async function loadAgentConfig(
     ["metricsPort", flags.metricsPort ? Number(flags.metricsPort) : undefined],
     ["source", flags.manifest ? { type: "file", path: flags.manifest } : undefined],
   ]);
-  return resolveConfig(
+  const config = resolveConfig(
     AgentConfigSchema,
     [fromFile, fromEnv, fromFlags],
     file ? `agent config (${file})` : "agent config",
   );
+  checkFiles(config, file);
+  return config;
+}
+
+/**
+ * Settings that name a file or directory. In the config file a relative one is relative to the
+ * file's directory (where it was written), never to wherever the agent was started; in the
+ * environment and on the command line it is relative to the current directory, as in a shell.
+ */
+export const PATH_SETTINGS = [
+  "stateDir",
+  "machinesDir",
+  "factsFile",
+  "source.path",
+  "systemd.unitDir",
+  "docker.socketPath",
+  "nats.nkeySeedFile",
+  "nats.credsFile",
+  "nats.tls.caFile",
+  "nats.tls.certFile",
+  "nats.tls.keyFile",
+] as const;
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+const isPem = (key: string) => key.includes("-----BEGIN ");
+
+/** `layer` (a config file's settings) with its relative paths made absolute against `dir`. */
+function relativeTo(dir: string, layer: Plain): Plain {
+  const out: Plain = structuredClone(layer);
+  const absolute = (v: unknown) => (typeof v === "string" && !isAbsolute(v) ? resolve(dir, v) : v);
+  for (const path of PATH_SETTINGS) {
+    const parts = path.split(".");
+    const parent = parts
+      .slice(0, -1)
+      .reduce<unknown>((node, p) => (isPlain(node) ? node[p] : undefined), out);
+    const leaf = parts.at(-1) as string;
+    if (isPlain(parent) && parent[leaf] !== undefined) parent[leaf] = absolute(parent[leaf]);
+  }
+  const trust = out.trust;
+  if (isPlain(trust) && Array.isArray(trust.keys))
+    trust.keys = trust.keys.map((k) => (typeof k === "string" && !isPem(k) ? absolute(k) : k));
+  return out;
+}
+
+/** Files the agent reads at start, checked now so an error names the setting and the file. */
+function checkFiles(config: AgentConfig, file: string | undefined): void {
+  const where = file ? ` (a relative path in ${file} is relative to that file's directory)` : "";
+  config.trust.keys.forEach((key, i) => {
+    const setting = `trust.keys[${i}]`;
+    let pem = key;
+    if (!isPem(key)) {
+      try {
+        pem = readFileSync(key, "utf8");
+      } catch (err) {
+        throw new ConfigError(
+          `${setting}: cannot read ${key}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}${where}. List the public key files (NAME.pub from \`edge-agent keygen\`) or their PEM text.`,
+        );
+      }
+    }
+    try {
+      trustedKeyFromPem(pem);
+    } catch (err) {
+      throw new ConfigError(
+        `${setting}: ${isPem(key) ? "the PEM text" : key} is not an ed25519 public key (${(err as Error).message}). List NAME.pub from \`edge-agent keygen\`.`,
+      );
+    }
+  });
+  if (config.factsFile) {
+    try {
+      const facts: unknown = JSON.parse(readFileSync(config.factsFile, "utf8"));
+      if (!isPlain(facts)) throw new Error("it must hold a JSON object");
+    } catch (err) {
+      throw new ConfigError(
+        `factsFile: cannot use ${config.factsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}${where}.`,
+      );
+    }
+  }
 }
 
 /** The configuration as JSON with secrets masked, for `--print-config`. */

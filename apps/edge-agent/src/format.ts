@@ -9,13 +9,13 @@ import {
 
 /**
  * One human line per machine event, in Choria's style:
- *   pi-7 ContainerManager transitioned via absent: monitor => deploy
+ *   pi-7 ContainerManager transitioned via event absent: monitor => deploy
  *   pi-7 ContainerManager#deploy command: ./deploy.sh, previous: success ran: 0.513s
  */
 export function formatMachineEvent(event: CloudEvent, watchers: WatcherRegistry): string {
   if (event.type === machineTransitionEvent.type) {
     const d = machineTransitionEvent.parse(event).data;
-    return `${d.identity} ${d.machine} transitioned via ${d.transition}: ${d.from_state} => ${d.to_state}`;
+    return `${d.identity} ${d.machine} transitioned via event ${d.transition}: ${d.from_state} => ${d.to_state}`;
   }
   const state = WatcherStateSchema.safeParse(event.data);
   if (event.type.startsWith("io.choria.machine.watcher.") && state.success) {

@@ -1,21 +1,24 @@
 import {
   type ManifestStatus,
-  ManifestStatusSchema,
   KvConflictError,
   type KvStore,
   type Logger,
-  TypedKv,
 } from "@org/reconcile-core";
-import { canonicalJson } from "@org/reconcile-core/internal";
+
+const encoder = new TextEncoder();
 
 /**
  * Writes the agent's status to `actual-state.<id>` with compare-and-set on the revision:
  * only when it changed, one write at a time, always the latest. A lost compare-and-set re-reads
  * the revision and tries again; an unreachable store is retried until it answers, so the
  * latest status lands when the connection comes back.
+ *
+ * The status is serialized once per write, with `JSON.stringify`: it is built by the typed
+ * controller (its schema is checked where it is read), and a status rebuilt with its keys in
+ * another order only costs one more write, never a lost one.
  */
 export class StatusWriter {
-  readonly #kv: TypedKv<ManifestStatus>;
+  readonly #store: KvStore;
   readonly #key: string;
   readonly #log: Logger;
   #revision: number | undefined;
@@ -27,7 +30,7 @@ export class StatusWriter {
   writes = 0;
 
   constructor(store: KvStore, key: string, log: Logger) {
-    this.#kv = new TypedKv(store, ManifestStatusSchema);
+    this.#store = store;
     this.#key = key;
     this.#log = log;
   }
@@ -52,11 +55,10 @@ export class StatusWriter {
     try {
       let delay = 250;
       while (!this.#stopped && this.#latest) {
-        const status = this.#latest;
-        const text = canonicalJson(status);
+        const text = JSON.stringify(this.#latest);
         if (text === this.#written) return;
         try {
-          await this.#write(status);
+          await this.#write(encoder.encode(text));
           this.#written = text;
           this.writes++;
           delay = 250;
@@ -82,12 +84,16 @@ export class StatusWriter {
     });
   }
 
-  async #write(status: ManifestStatus): Promise<void> {
+  async #write(bytes: Uint8Array): Promise<void> {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (this.#revision === undefined)
-        this.#revision = (await this.#kv.store.get(this.#key))?.revision ?? 0;
+        this.#revision = (await this.#store.get(this.#key))?.revision ?? 0;
       try {
-        this.#revision = await this.#kv.update(this.#key, status, this.#revision);
+        // Compare-and-set: revision 0 means "only if absent".
+        this.#revision =
+          this.#revision === 0
+            ? await this.#store.create(this.#key, bytes)
+            : await this.#store.update(this.#key, bytes, this.#revision);
         return;
       } catch (err) {
         if (!(err instanceof KvConflictError)) throw err;

@@ -255,11 +255,11 @@ describe("edge agent parts", () => {
     });
   });
 
-  it("loads the NATS client only when NATS is configured, and Docker only when enabled", async () => {
+  it("loads the NATS client, Docker, prom-client and the workloads package only when configured", async () => {
     const dir = await tempDir("lazy");
     // A resolve hook that fails every import of the heavy clients, so loading one is an error.
     const hook = `export async function resolve(specifier, context, next) {
-      if (/^(@nats-io\\/|dockerode$|@org\\/transport-nats$)/.test(specifier))
+      if (/^(@nats-io\\/|dockerode$|@org\\/(transport-nats|workloads)$|prom-client$|@aws-sdk\\/)/.test(specifier))
         throw new Error("loaded " + specifier);
       return next(specifier, context);
     }`;
@@ -296,6 +296,11 @@ describe("edge agent parts", () => {
     await expect(
       node({ docker: { enabled: false }, nats: { servers: "nats://127.0.0.1:1" } }),
     ).rejects.toThrow(/loaded @org\/transport-nats/);
-    await expect(node({ docker: { enabled: true } })).rejects.toThrow(/loaded dockerode/);
+    await expect(node({ docker: { enabled: true } })).rejects.toThrow(
+      /loaded (dockerode|@org\/workloads)/,
+    );
+    await expect(node({ docker: { enabled: false }, metricsPort: 1 })).rejects.toThrow(
+      /loaded prom-client/,
+    );
   }, 60_000);
 });

@@ -83,11 +83,11 @@ describe("edge-agent machine run", () => {
     await cp(example, join(root, "cm"), { recursive: true });
     await writeMachineDir(join(root, "blink"), blinker);
     const cli = Cli.start(["machine", "run", root, "--identity", "pi-7"]);
-    await cli.line(/^pi-7 ContainerManager transitioned via absent: unknown => deploy$/);
+    await cli.line(/^pi-7 ContainerManager transitioned via event absent: unknown => deploy$/);
     await cli.line(
       /^pi-7 ContainerManager#deploy command: \.\/deploy\.sh, previous: success ran: \d+\.\d{3}s$/,
     );
-    await cli.line(/^pi-7 Blinker transitioned via turn_on: off => on$/);
+    await cli.line(/^pi-7 Blinker transitioned via event turn_on: off => on$/);
     expect(await cli.stop("SIGTERM")).toBe(0);
   });
 });
@@ -162,7 +162,7 @@ describe.runIf(shouldRunNatsTests())("edge-agent with NATS (real nats-server)", 
     );
     const agent = Cli.start(["run", "--config", join(root, "agent.yaml")]);
     try {
-      await watch.line(/^pi-7 Blinker transitioned via turn_on: off => on$/);
+      await watch.line(/^pi-7 Blinker transitioned via event turn_on: off => on$/);
       await until(
         () => seen.length,
         (n) => n >= 3,

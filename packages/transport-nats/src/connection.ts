@@ -15,6 +15,9 @@ export function natsConnectionOptions(input: NatsOptions): ConnectionOptions {
     reconnectJitter: Math.round(o.reconnectWaitMs / 2),
     waitOnFirstConnect: true,
     pingInterval: 10_000,
+    // Else every request (each KV write) builds two Errors with stack traces up front; the
+    // callers' errors name the key or subject themselves.
+    noAsyncTraces: true,
   };
   if (o.user) Object.assign(options, { user: o.user, pass: o.pass ?? "" });
   if (o.token) options.token = o.token;

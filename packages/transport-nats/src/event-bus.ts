@@ -15,6 +15,8 @@ import {
 } from "@org/reconcile-core/internal";
 import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
 
+const encoder = new TextEncoder();
+
 /** Events held while NATS is unreachable; beyond this the oldest are dropped and counted. */
 export const DEFAULT_OFFLINE_BUFFER = 10_000;
 
@@ -25,9 +27,11 @@ export interface NatsEventBusOptions {
 }
 
 /**
- * The event bus on NATS subjects: a CloudEvent is published as JSON on its subject. While the
- * connection is down (or not made yet) events wait in a bounded buffer and are sent in order
- * on reconnect; beyond the bound the oldest are dropped and counted in `droppedOffline`.
+ * The event bus on NATS subjects: a CloudEvent is published as JSON on its subject. Events
+ * leave at the end of the current turn of the event loop, so a burst (a manifest's status
+ * events) costs one socket write, not one each. While the connection is down (or not made
+ * yet) events wait in a bounded buffer and are sent in order on reconnect; beyond the bound
+ * the oldest are dropped and counted in `droppedOffline`.
  * Received messages that are not valid CloudEvents are counted in `invalidReceived` and
  * skipped, never delivered.
  */
@@ -43,6 +47,7 @@ export class NatsEventBus implements EventBus {
   #connected = false;
   #invalid = 0;
   #closed = false;
+  #flushScheduled = false;
 
   constructor(options: NatsEventBusOptions = {}) {
     this.#buffer = new BoundedQueue(options.offlineBuffer ?? DEFAULT_OFFLINE_BUFFER);
@@ -87,7 +92,7 @@ export class NatsEventBus implements EventBus {
     return this.#buffer.dropped;
   }
 
-  /** Events waiting for a connection. */
+  /** Events not handed to NATS yet: waiting for a connection (or for the end of this turn). */
   get buffered(): number {
     return this.#buffer.length;
   }
@@ -98,16 +103,14 @@ export class NatsEventBus implements EventBus {
   }
 
   publish(subject: string, event: CloudEvent): void {
-    const payload = new TextEncoder().encode(JSON.stringify(event));
-    if (this.#nc && this.#connected && this.#buffer.length === 0) {
-      try {
-        this.#nc.publish(subject, payload);
-        return;
-      } catch (err) {
-        this.#log.debug({ err }, "publish failed: buffering");
-      }
+    this.#buffer.push([subject, encoder.encode(JSON.stringify(event))]);
+    if (this.#nc && this.#connected && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => {
+        this.#flushScheduled = false;
+        this.#flush();
+      });
     }
-    this.#buffer.push([subject, payload]);
   }
 
   subscribe(pattern: string, handler: EventHandler, options: SubscribeOptions = {}): Subscription {
@@ -135,6 +138,7 @@ export class NatsEventBus implements EventBus {
    * dropped (they live in memory only).
    */
   async close(flushTimeoutMs = 1_000): Promise<void> {
+    this.#flush(); // what this turn published
     this.#closed = true;
     for (const s of [...this.#subscriptions]) s.queue.unsubscribe();
     const nc = this.#nc;
@@ -178,7 +182,8 @@ export class NatsEventBus implements EventBus {
     for (let next = this.#buffer.peek(); next && this.#connected; next = this.#buffer.peek()) {
       try {
         nc.publish(next[0], next[1]);
-      } catch {
+      } catch (err) {
+        this.#log.debug({ err }, "publish failed: the event stays buffered");
         return;
       }
       this.#buffer.shift();

@@ -28,6 +28,7 @@ export {
   DaemonUnreachableError,
   DockerError,
   ImageNotFoundError,
+  NameConflictError,
   PortInUseError,
 } from "./drivers/docker/errors.js";
 export {
@@ -36,12 +37,16 @@ export {
   parseCpus,
   parseMemory,
   parsePort,
+  parseVolume,
+  type VolumeMount,
 } from "./drivers/docker/quantities.js";
-export { defaultSocketPath } from "./drivers/docker/socket.js";
+export { defaultSocketPath, dockerEndpoint } from "./drivers/docker/socket.js";
 export {
   type ContainerSpec,
   type ContainerSpecInput,
   ContainerSpecSchema,
+  CpuLimitSchema,
+  MemoryLimitSchema,
 } from "./drivers/docker/spec.js";
 export {
   type ProcessDriverOptions,
@@ -52,6 +57,7 @@ export {
 } from "./drivers/process/driver.js";
 export {
   processAlive,
+  processGroupAlive,
   processStartTicks,
   spawnSupervised,
   stopProcessGroup,

@@ -58,7 +58,14 @@ interface Tracking {
   /** Consecutive quick exits, and the run whose backoff was already waited for. */
   crashes: number;
   waitedFor?: string;
-  health?: { run: string; failures: number; nextProbe: number; detail?: string };
+  health?: {
+    run: string;
+    failures: number;
+    nextProbe: number;
+    detail?: string;
+    /** The last probe's verdict; undefined before the first. */
+    healthy?: boolean;
+  };
 }
 
 /**
@@ -132,7 +139,12 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
     });
     const t = track(id);
     t.health = undefined;
-    return { changed: true, details: details(created, { reason }) };
+    return {
+      changed: true,
+      details: details(created, { reason }),
+      // The first probe is due one interval after the start, not at the next resync.
+      ...(spec.healthCheck ? { requeueAfterMs: durationMs(spec.healthCheck.interval) } : {}),
+    };
   }
 
   /** The workload running again, or undefined when it is going away and cannot be restarted. */
@@ -231,6 +243,7 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
       const result = await driver.probe(w, check, spec);
       health.nextProbe = Date.now() + intervalMs;
       health.detail = result.detail;
+      health.healthy = result.healthy;
       if (result.healthy) health.failures = 0;
       else if (!inStartPeriod) health.failures++;
     }
@@ -246,14 +259,54 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
     return {
       changed: false,
       details: details(w, {
-        health:
-          health.failures === 0
-            ? "healthy"
+        health: health.healthy
+          ? "healthy"
+          : health.failures === 0
+            ? // Failing within startPeriod: not counted yet, and not healthy either.
+              `starting: ${health.detail}`
             : `failing ${health.failures}/${check.retries}: ${health.detail}`,
       }),
       // Exactly when the next probe is due, so probes keep their interval.
       requeueAfterMs: Math.max(1, health.nextProbe - Date.now()),
     };
+  }
+
+  async function reconcileWorkload(
+    id: string,
+    spec: Spec,
+    observed: ObservedWorkload[] | undefined,
+  ): Promise<ReconcileOutcome> {
+    if (spec.healthCheck && !driver.probe) {
+      throw new TerminalError(
+        `${kindName} ${id}: the ${driver.name} driver cannot run health checks: remove healthCheck from the spec`,
+      );
+    }
+    const hash = canonicalHash(spec);
+    const workloads = [...(observed ?? [])].sort(
+      (a, b) => (b.startedAt?.getTime() ?? 0) - (a.startedAt?.getTime() ?? 0),
+    );
+    // Keep one: the newest with the desired hash, else the newest; leftovers go.
+    const keep = workloads.find((w) => w.labels[LABEL_SPEC_HASH] === hash) ?? workloads[0];
+    for (const extra of workloads) if (extra !== keep) await driver.remove(extra.id);
+
+    if (!keep) return launch(id, spec, hash, undefined, "created");
+    if (keep.labels[LABEL_SPEC_HASH] !== hash) {
+      track(id).crashes = 0;
+      return launch(id, spec, hash, keep, "spec changed");
+    }
+    switch (keep.state) {
+      case "created": {
+        const started = await restart(id, spec, hash, keep);
+        if (!started) return lookAgainSoon(keep);
+        return { changed: true, details: details(started, { reason: "started" }) };
+      }
+      case "pending":
+        return lookAgainSoon(keep);
+      case "exited":
+        return exited(id, spec, hash, keep);
+      case "running":
+        return running(id, spec, hash, keep);
+    }
   }
 
   return defineKind({
@@ -263,36 +316,14 @@ export function workloadKind<Spec extends LifecycleSpec>(options: WorkloadKindOp
       observe: async (id: string) => driver.list({ [LABEL_OWNER]: owner, [LABEL_RESOURCE]: id }),
 
       async reconcile({ id, spec }, observed) {
-        if (spec.healthCheck && !driver.probe) {
-          throw new TerminalError(
-            `${kindName} ${id}: the ${driver.name} driver cannot run health checks: remove healthCheck from the spec`,
-          );
-        }
-        const hash = canonicalHash(spec);
-        const workloads = [...(observed ?? [])].sort(
-          (a, b) => (b.startedAt?.getTime() ?? 0) - (a.startedAt?.getTime() ?? 0),
-        );
-        // Keep one: the newest with the desired hash, else the newest; leftovers go.
-        const keep = workloads.find((w) => w.labels[LABEL_SPEC_HASH] === hash) ?? workloads[0];
-        for (const extra of workloads) if (extra !== keep) await driver.remove(extra.id);
-
-        if (!keep) return launch(id, spec, hash, undefined, "created");
-        if (keep.labels[LABEL_SPEC_HASH] !== hash) {
-          track(id).crashes = 0;
-          return launch(id, spec, hash, keep, "spec changed");
-        }
-        switch (keep.state) {
-          case "created": {
-            const started = await restart(id, spec, hash, keep);
-            if (!started) return lookAgainSoon(keep);
-            return { changed: true, details: details(started, { reason: "started" }) };
-          }
-          case "pending":
-            return lookAgainSoon(keep);
-          case "exited":
-            return exited(id, spec, hash, keep);
-          case "running":
-            return running(id, spec, hash, keep);
+        try {
+          return await reconcileWorkload(id, spec, observed);
+        } catch (err) {
+          // A driver error no retry can fix (a refused spec, a missing image) fails terminally;
+          // the controller's resync still looks again, so loading the image repairs it.
+          if ((err as { terminal?: unknown }).terminal === true && !(err instanceof TerminalError))
+            throw new TerminalError((err as Error).message, { cause: err });
+          throw err;
         }
       },
 

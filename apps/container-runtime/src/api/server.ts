@@ -20,7 +20,18 @@ const ReplicaBody = z.object({
   id: z.string(),
   state: z.string().optional(),
   since: z.string().optional(),
+  health: z
+    .string()
+    .optional()
+    .describe(
+      "The health check's verdict when the spec has one: healthy, starting: <why>, or failing <n>/<retries>: <why>",
+    ),
   error: z.string().optional(),
+  attempts: z.number().optional(),
+  retryAt: z
+    .string()
+    .optional()
+    .describe("Next attempt of a Failed replica; absent when the failure is terminal"),
   details: z.record(z.string(), z.unknown()).optional(),
 });
 const AgentBody = z.object({
@@ -38,11 +49,16 @@ function replicaView(r: {
   status: import("@org/reconcile-core").ResourceStatus | undefined;
 }) {
   const s = r.status;
+  const details = s?.state === "Ready" || s?.state === "Reconciling" ? s.details : undefined;
+  const health = details?.health;
   return {
     id: r.id,
     ...(s ? { state: s.state, since: s.since } : {}),
-    ...(s?.state === "Failed" ? { error: s.error } : {}),
-    ...(s?.state === "Ready" && s.details ? { details: s.details } : {}),
+    ...(typeof health === "string" ? { health } : {}),
+    ...(s?.state === "Failed"
+      ? { error: s.error, attempts: s.attempts, ...(s.retryAt ? { retryAt: s.retryAt } : {}) }
+      : {}),
+    ...(details ? { details } : {}),
   };
 }
 
@@ -91,6 +107,8 @@ export async function buildApi(supervisor: Supervisor, ecs?: EcsService): Promis
   app.get("/healthz", { schema: { hide: true } }, async () => ({
     ok: true,
     strategy: supervisor.strategy,
+    owner: supervisor.owner,
+    stateDir: supervisor.stateDir,
   }));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 

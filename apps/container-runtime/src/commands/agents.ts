@@ -1,10 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { CliError, print } from "@org/cli";
 import { createLogger, durationMs } from "@org/reconcile-core";
-import { type AgentDefinition, parseAgentDefinitionText, replicaIds } from "../agent-definition.js";
+import { z } from "zod";
+import {
+  type AgentDefinition,
+  checkAgentDefinition,
+  parseAgentDefinitionText,
+  replicaIds,
+} from "../agent-definition.js";
 import type { RuntimeConfig } from "../config.js";
-import { detectStrategy, Supervisor } from "../supervisor.js";
-import { dockerEngine } from "./managed.js";
+import { detectStrategy, type ReplicaStatus, Supervisor } from "../supervisor.js";
+import { dockerEngine, ownerOf } from "./managed.js";
 
 async function loadAgent(file: string): Promise<{ agent: AgentDefinition; ignored: string[] }> {
   const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
@@ -31,6 +37,9 @@ async function localSupervisor(config: RuntimeConfig): Promise<Supervisor> {
   const supervisor = new Supervisor({
     stateDir: config.stateDir,
     strategy: config.strategy === "auto" ? await detectStrategy(driver) : config.strategy,
+    // The state directory's owner: a supervisor started on it later adopts these replicas, and
+    // one on another state directory leaves them alone.
+    owner: await ownerOf(config),
     driver,
     log: createLogger("container-runtime", { level: "warn" }, process.stderr),
     ...(config.secretsDir ? { secretsDir: config.secretsDir } : {}),
@@ -39,9 +48,11 @@ async function localSupervisor(config: RuntimeConfig): Promise<Supervisor> {
   return supervisor;
 }
 
-/** `validate -f agent.yaml`: schema checks, and which fields only matter when building an image. */
+/** `validate -f agent.yaml`: every check the runtime makes before it runs a replica, and which fields only matter when building an image. */
 export async function validateAgent(file: string): Promise<void> {
   const { agent, ignored } = await loadAgent(file);
+  const problem = checkAgentDefinition(agent);
+  if (problem) throw new CliError(`${file}: ${problem}`);
   print(
     `${file}: ok (${agent.metadata.name} ${agent.metadata.version}, ${replicaIds(agent).length} replica(s), image ${agent.spec.image ?? `${agent.metadata.name}:${agent.metadata.version}`})`,
   );
@@ -49,9 +60,81 @@ export async function validateAgent(file: string): Promise<void> {
     print(`ignored (they only matter when building an image): ${ignored.join(", ")}`);
 }
 
+/** One replica as `apply` follows it, from the API or the in-process supervisor. */
+interface ReplicaView {
+  id: string;
+  state?: string | undefined;
+  health?: string | undefined;
+  error?: string | undefined;
+  /** Absent on a Failed replica: the failure is terminal. */
+  retryAt?: string | undefined;
+}
+
+const AgentView = z.object({
+  ready: z.number(),
+  replicas: z.number(),
+  replicaStatus: z.array(
+    z.object({
+      id: z.string(),
+      state: z.string().optional(),
+      health: z.string().optional(),
+      error: z.string().optional(),
+      retryAt: z.string().optional(),
+    }),
+  ),
+});
+
+/**
+ * Follows an agent's replicas until all are Ready. Prints a line when their states change, and
+ * each failure's reason the first time it is seen; a terminal failure (no retry will fix it)
+ * ends the wait at once.
+ */
+async function follow(
+  name: string,
+  timeout: string,
+  read: () => Promise<{ ready: boolean; replicas: ReplicaView[] }>,
+): Promise<void> {
+  const end = Date.now() + durationMs(timeout);
+  let last = "";
+  const told = new Map<string, string>();
+  for (;;) {
+    const { ready, replicas } = await read();
+    const states = replicas
+      .map(
+        (r) =>
+          `${r.id}=${r.state ?? "?"}${r.health && r.health !== "healthy" ? ` (health ${r.health})` : ""}`,
+      )
+      .join(" ");
+    if (states !== last)
+      print(
+        `${name}: ${replicas.filter((r) => r.state === "Ready").length}/${replicas.length} ready ${states}`,
+      );
+    last = states;
+    for (const r of replicas) {
+      if (r.state !== "Failed" || !r.error || told.get(r.id) === r.error) continue;
+      told.set(r.id, r.error);
+      print(`${r.id}: ${r.error}${r.retryAt ? ` (retrying at ${r.retryAt})` : ""}`);
+    }
+    if (ready) return;
+    const terminal = replicas.filter((r) => r.state === "Failed" && !r.retryAt);
+    if (terminal.length > 0)
+      throw new CliError(
+        `${name} cannot become healthy: ${terminal.map((r) => `${r.id}: ${r.error}`).join("; ")}`,
+      );
+    if (Date.now() > end) {
+      const failed = replicas.filter((r) => r.error);
+      throw new CliError(
+        `${name} is not healthy after ${timeout}: ${failed.map((r) => `${r.id}: ${r.error}`).join("; ") || states}`,
+      );
+    }
+    await new Promise((res) => setTimeout(res, 250));
+  }
+}
+
 /**
  * `apply -f agent.yaml`: through the running supervisor when one answers, else in-process;
- * prints progress and returns once every replica is ready, or throws why not.
+ * prints progress and each failure's reason as it happens, and returns once every replica is
+ * ready, or throws why not (at once when a failure is terminal).
  */
 export async function applyAgent(
   file: string,
@@ -60,9 +143,6 @@ export async function applyAgent(
 ): Promise<void> {
   const { agent } = await loadAgent(file);
   const name = agent.metadata.name;
-  const timeoutMs = durationMs(o.timeout);
-  const progress = (ready: number, total: number, states: string) =>
-    print(`${name}: ${ready}/${total} ready ${states}`);
   const api = await supervisorApi(config.api.url);
   if (api) {
     const r = await fetch(`${api}/v1/agents`, {
@@ -73,44 +153,38 @@ export async function applyAgent(
     const body = (await r.json()) as { error?: string; generation?: number };
     if (!r.ok) throw new CliError(body.error ?? `supervisor answered ${r.status}`);
     print(`applied ${name} (generation ${body.generation}) through the supervisor at ${api}`);
-    const end = Date.now() + timeoutMs;
-    let last = "";
-    for (;;) {
-      const s = (await (await fetch(`${api}/v1/agents/${name}`)).json()) as {
-        ready: number;
-        replicas: number;
-        replicaStatus: Array<{ id: string; state?: string; error?: string }>;
-      };
-      const states = s.replicaStatus.map((x) => `${x.id}=${x.state ?? "?"}`).join(" ");
-      if (states !== last) progress(s.ready, s.replicas, states);
-      last = states;
-      if (s.ready === s.replicas) return print(`${name} is healthy`);
-      if (Date.now() > end)
-        throw new CliError(
-          `${name} is not healthy after ${o.timeout}: ${
-            s.replicaStatus
-              .filter((x) => x.error)
-              .map((x) => `${x.id}: ${x.error}`)
-              .join("; ") || states
-          }`,
-        );
-      await new Promise((res) => setTimeout(res, 250));
-    }
+    await follow(name, o.timeout, async () => {
+      const s = AgentView.parse(await (await fetch(`${api}/v1/agents/${name}`)).json());
+      return { ready: s.ready === s.replicas, replicas: s.replicaStatus };
+    });
+    return print(`${name} is healthy`);
   }
   const supervisor = await localSupervisor(config);
-  await supervisor.apply(agent);
-  const result = await supervisor.waitReady(name, timeoutMs, (s) =>
-    progress(
-      s.ready,
-      s.replicas,
-      s.replicaStatus.map((x) => `${x.id}=${x.status?.state ?? "?"}`).join(" "),
-    ),
-  );
-  await supervisor.stop();
-  if (!result.ready) throw new CliError(`${name} is not healthy: ${result.reason}`);
+  try {
+    const { generation } = await supervisor.apply(agent);
+    await follow(name, o.timeout, async () => {
+      const s = supervisor.summary(name);
+      if (!s) throw new CliError(`agent ${name} is not applied`);
+      const current = supervisor.controller.status().observedGeneration >= generation;
+      return { ready: current && s.ready === s.replicas, replicas: s.replicaStatus.map(viewOf) };
+    });
+  } finally {
+    await supervisor.stop();
+  }
   print(
     `${name} is healthy (no supervisor is running: start \`container-runtime serve\` to keep it so)`,
   );
+}
+
+function viewOf(r: ReplicaStatus): ReplicaView {
+  const s = r.status;
+  const details = s?.state === "Ready" || s?.state === "Reconciling" ? s.details : undefined;
+  return {
+    id: r.id,
+    state: s?.state,
+    ...(typeof details?.health === "string" ? { health: details.health } : {}),
+    ...(s?.state === "Failed" ? { error: s.error, retryAt: s.retryAt } : {}),
+  };
 }
 
 /** `delete -f agent.yaml`: removes the agent and its replicas. */

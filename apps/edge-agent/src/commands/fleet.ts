@@ -1,21 +1,23 @@
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { createPrivateKey, type KeyObject } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import {
+  type Manifest,
+  type ManifestStatus,
   ManifestStatusSchema,
   decodeJson,
   encodeJson,
   generateSigningKey,
   KvConflictError,
   type KvStore,
-  parseManifest,
   signManifest,
   TypedKv,
 } from "@org/reconcile-core";
-import { decodeYaml } from "@org/reconcile-core/internal";
 import { printTable } from "@org/cli";
 import { NatsKvStore } from "@org/transport-nats";
 import { z } from "zod";
 import { actualKey, desiredKey, HeartbeatSchema, heartbeatKey } from "../fleet.js";
+import { readManifestDocument } from "../manifest-document.js";
 import { connectForCommand } from "./connect.js";
 import { CommandError } from "./errors.js";
 
@@ -55,23 +57,72 @@ function readValid<T>(kv: KvStore, key: string, schema: z.ZodType<T>): Promise<T
   );
 }
 
-/** `apply --agent ID -f manifest.yaml`: generation = current + 1, written with compare-and-set (retried when another writer wins). */
+/**
+ * Reads the private key for `--sign-key FILE` and checks that it can sign, so a wrong file is
+ * an error naming the file and the fix (a `.pub` given for the `.key`), never OpenSSL's code.
+ */
+export async function readSigningKey(file: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(file, "utf8");
+  } catch (err) {
+    throw new CommandError(
+      "SignKeyUnreadable",
+      `cannot read --sign-key ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Give the private key file that \`edge-agent keygen\` wrote (NAME.key).`,
+      { file },
+      2,
+    );
+  }
+  if (pem.includes("PUBLIC KEY-----"))
+    throw new CommandError(
+      "SignKeyIsPublic",
+      `--sign-key ${file} is a public key; signing needs the private key. Give the NAME.key file that \`edge-agent keygen\` wrote next to ${basename(file)} (the .pub file goes in the agent's trust.keys).`,
+      { file },
+      2,
+    );
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(pem);
+  } catch {
+    throw new CommandError(
+      "SignKeyInvalid",
+      `--sign-key ${file} is not a private key in PEM form. Give the NAME.key file that \`edge-agent keygen\` wrote.`,
+      { file },
+      2,
+    );
+  }
+  if (key.asymmetricKeyType !== "ed25519")
+    throw new CommandError(
+      "SignKeyInvalid",
+      `--sign-key ${file} is an ${key.asymmetricKeyType} key; manifests are signed with ed25519 keys. Make one with \`edge-agent keygen\`.`,
+      { file },
+      2,
+    );
+  return pem;
+}
+
+export interface ApplyOptions extends FleetOptions {
+  /** The private key's PEM text (see `readSigningKey`). */
+  signKey?: string;
+  /** Wait this long for the agent's verdict; absent: publish and return. */
+  waitMs?: number;
+}
+
+/**
+ * `apply --agent ID -f manifest.yaml`: generation = current + 1, written with compare-and-set
+ * (retried when another writer wins). With `waitMs`, waits for the agent's verdict: exit 0 once
+ * it processed every resource of the generation and none failed, 1 when it rejected the
+ * manifest, a resource failed, or it did not answer in time.
+ */
 export async function applyManifest(
   agent: string,
   text: string,
-  options: FleetOptions & { signKey?: string },
+  origin: string,
+  options: ApplyOptions,
   out: Out,
 ): Promise<number> {
-  const decoded = decodeYaml(text);
-  if (!decoded.ok) {
-    out(`manifest is not valid YAML or JSON: ${decoded.message}`);
-    return 1;
-  }
-  const raw = decoded.value;
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) {
-    out("manifest must be a mapping with `resources`");
-    return 1;
-  }
+  const read = readManifestDocument(text, origin);
+  if (!read.ok) throw new CommandError("InvalidManifest", read.message, { file: origin }, 2);
   return withFleet(options, async (kv) => {
     for (let attempt = 0; attempt < 5; attempt++) {
       const current = await kv.get(desiredKey(agent));
@@ -81,37 +132,148 @@ export async function applyManifest(
         readValid(kv, desiredKey(agent), GenerationOnly),
         readValid(kv, actualKey(agent), ManifestStatusSchema),
       ]);
-      const generation = Math.max(desired?.generation ?? 0, applied?.manifestGeneration ?? 0);
-      const checked = parseManifest({
-        ...(raw as Record<string, unknown>),
-        generation: generation + 1,
-        signature: undefined,
-      });
-      if (!checked.ok) {
-        out(checked.error.message);
-        return 1;
-      }
-      const manifest = options.signKey
-        ? signManifest(checked.manifest, options.signKey)
-        : checked.manifest;
+      const generation = Math.max(desired?.generation ?? 0, applied?.manifestGeneration ?? 0) + 1;
+      const { signature: _unsigned, ...document } = read.document;
+      const unsigned = { ...document, generation };
+      const manifest: Manifest = options.signKey
+        ? signManifest(unsigned, options.signKey)
+        : unsigned;
+      // The agent's status revision before the write: a verdict is only what comes after it.
+      let revision: number;
       try {
-        const revision = await kv.update(
-          desiredKey(agent),
-          encodeJson(manifest),
-          current?.revision ?? 0,
-        );
-        out(
-          `applied generation ${manifest.generation} to ${agent} (revision ${revision}${manifest.signature ? `, signed by ${manifest.signature.keyId}` : ""})`,
-        );
-        return 0;
+        revision = await kv.update(desiredKey(agent), encodeJson(manifest), current?.revision ?? 0);
       } catch (err) {
-        if (!(err instanceof KvConflictError)) throw err;
+        if (err instanceof KvConflictError) continue;
+        throw err;
       }
+      out(
+        `applied generation ${manifest.generation} to ${agent} (revision ${revision}${manifest.signature ? `, signed by ${manifest.signature.keyId}` : ""})`,
+      );
+      if (options.waitMs === undefined) return 0;
+      return waitForVerdict(kv, agent, { generation, revision }, options.waitMs, out);
     }
     out(`another writer kept changing desired-state.${agent}; try again`);
     return 1;
   });
 }
+
+/** A resource of the applied generation that did not become Ready. */
+export interface FailedResource {
+  id: string;
+  kind: string;
+  state: string;
+  error: string;
+}
+
+/** What the agent made of one applied manifest, from its status. */
+export type Verdict =
+  | { type: "converged"; ready: number }
+  | { type: "failed"; failures: FailedResource[] }
+  | { type: "rejected"; reason: string; message: string }
+  | { type: "superseded"; by: number };
+
+/**
+ * The agent's verdict on the manifest written at `revision` of `desired-state.<agent>` with
+ * `generation`, or undefined while it has none yet. A rejection counts only when it names that
+ * revision (the agent's message starts with `desired-state.<agent>@<revision>:`), so an older
+ * rejection still in the status is not taken for this one.
+ */
+export function verdictOf(
+  status: ManifestStatus,
+  agent: string,
+  applied: { generation: number; revision: number },
+): Verdict | undefined {
+  if (status.manifestGeneration > applied.generation)
+    return { type: "superseded", by: status.manifestGeneration };
+  const rejected = status.conditions.find(
+    (c) => c.type === "ManifestRejected" && c.status === "True",
+  );
+  if (
+    rejected &&
+    status.manifestGeneration < applied.generation &&
+    rejected.message?.startsWith(`${desiredKey(agent)}@${applied.revision}:`)
+  )
+    return {
+      type: "rejected",
+      reason: rejected.reason ?? "ManifestRejected",
+      message: rejected.message,
+    };
+  if (
+    status.manifestGeneration !== applied.generation ||
+    status.observedGeneration < applied.generation
+  )
+    return undefined;
+  const resources = Object.entries(status.resources);
+  const failures = resources.flatMap(([id, r]): FailedResource[] =>
+    r.state === "Failed"
+      ? [{ id, kind: r.kind, state: r.state, error: r.error }]
+      : r.state === "Unknown"
+        ? [{ id, kind: r.kind, state: r.state, error: r.reason }]
+        : [],
+  );
+  if (failures.length > 0) return { type: "failed", failures };
+  return { type: "converged", ready: resources.filter(([, r]) => r.state === "Ready").length };
+}
+
+async function waitForVerdict(
+  kv: KvStore,
+  agent: string,
+  applied: { generation: number; revision: number },
+  waitMs: number,
+  out: Out,
+): Promise<number> {
+  const key = actualKey(agent);
+  const watch = await kv.watch(key);
+  const timer = setTimeout(() => watch.stop(), waitMs);
+  let verdict: Verdict | undefined;
+  try {
+    for await (const entry of watch) {
+      if (entry.operation !== "PUT") continue;
+      const parsed = ManifestStatusSchema.safeParse(decodeJsonValue(entry.value));
+      if (!parsed.success) continue;
+      verdict = verdictOf(parsed.data, agent, applied);
+      if (verdict) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    watch.stop();
+  }
+  const g = `generation ${applied.generation}`;
+  switch (verdict?.type) {
+    case "converged":
+      out(`${agent} converged on ${g}: ${verdict.ready} resources ready`);
+      return 0;
+    case "superseded":
+      out(`${agent} moved on to generation ${verdict.by} before reporting on ${g}`);
+      return 0;
+    case "rejected":
+      throw new CommandError(
+        "ManifestRejected",
+        `${agent} rejected ${g} (${verdict.reason}): ${verdict.message}`,
+        { agent, generation: applied.generation, reason: verdict.reason },
+      );
+    case "failed":
+      throw new CommandError(
+        "ResourcesFailed",
+        `${agent} applied ${g}, but ${verdict.failures.length} resource(s) failed: ${verdict.failures.map((f) => `${f.kind} ${f.id}: ${f.error}`).join("; ")}. \`edge-agent status ${agent}\` shows them.`,
+        { agent, generation: applied.generation, failures: verdict.failures },
+      );
+    case undefined:
+      throw new CommandError(
+        "NoVerdict",
+        `${agent} gave no verdict on ${g} within ${waitMs / 1000}s. Check that the agent runs and is connected (\`edge-agent fleet\` shows its heartbeat age), or wait longer with --timeout.`,
+        { agent, generation: applied.generation, timeoutMs: waitMs },
+      );
+  }
+}
+
+const decodeJsonValue = (value: Uint8Array): unknown => {
+  try {
+    return JSON.parse(new TextDecoder().decode(value));
+  } catch {
+    return undefined;
+  }
+};
 
 /** `status ID`: per resource kind, id, state, since, error. */
 export async function showStatus(

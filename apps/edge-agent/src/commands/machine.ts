@@ -22,27 +22,61 @@ async function machineFile(path: string): Promise<string> {
   return info?.isDirectory() ? join(path, MACHINE_FILE) : path;
 }
 
-/** `machine validate FILE...`: schema and semantic checks; returns the exit code. */
+/** One file's verdict, as `machine validate --json` prints it. */
+export interface MachineValidation {
+  path: string;
+  ok: boolean;
+  machine?: string;
+  version?: string;
+  /** Why it is refused (under `--strict`, its warnings too). */
+  problems: string[];
+  /** What Choria accepts but should be changed: unknown keys, unimplemented Choria properties, deprecated keys. */
+  warnings: string[];
+}
+
+/**
+ * `machine validate FILE...`: schema and semantic checks; returns the exit code. Warnings (keys
+ * Choria ignores, and so do we) are printed; `strict` makes them errors.
+ */
 export async function validateMachines(
   paths: string[],
   out: (line: string) => void,
+  options: { json?: boolean; strict?: boolean } = {},
 ): Promise<number> {
   const registry = builtinWatchers();
-  let failed = 0;
+  const results: MachineValidation[] = [];
   for (const path of paths) {
     const result = await loadMachineFile(await machineFile(path), registry);
-    if (result.ok) {
+    const refused = !result.ok || (options.strict === true && result.warnings.length > 0);
+    const problems = [
+      ...(result.ok ? [] : result.error.problems),
+      ...(options.strict ? result.warnings.map((w) => `${w} (--strict)`) : []),
+    ];
+    results.push({
+      path,
+      ok: !refused,
+      ...(result.ok
+        ? { machine: result.definition.spec.name, version: result.definition.spec.version }
+        : result.error.machine
+          ? { machine: result.error.machine }
+          : {}),
+      problems,
+      warnings: options.strict ? [] : result.warnings,
+    });
+    if (options.json) continue;
+    if (result.ok && !refused) {
       const { spec, states } = result.definition;
       out(
         `${path}: ok (${spec.name} ${spec.version}: ${states.size} states, ${spec.transitions.length} transitions, ${spec.watchers.length} watchers)`,
       );
     } else {
-      failed++;
       out(`${path}: invalid`);
-      for (const problem of result.error.problems) out(`  - ${problem}`);
+      for (const problem of problems) out(`  - ${problem}`);
     }
+    if (!options.strict) for (const warning of result.warnings) out(`  warning: ${warning}`);
   }
-  return failed > 0 ? 1 : 0;
+  if (options.json) out(JSON.stringify(results, null, 2));
+  return results.some((r) => !r.ok) ? 1 : 0;
 }
 
 const printer = (json: boolean, watchers: WatcherRegistry) => (event: CloudEvent) => {
@@ -68,6 +102,7 @@ export async function runMachines(
       process.stderr.write(`${result.error.message}\n`);
       return 1;
     }
+    for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
     const runtime = new MachineRuntime({
       definition: result.definition,
       directory: dir,
@@ -84,6 +119,10 @@ export async function runMachines(
       registry,
       bus,
       log,
+      onWarnings: (directory, machine, warnings) => {
+        for (const warning of warnings)
+          process.stderr.write(`warning: ${machine} (${directory}): ${warning}\n`);
+      },
     });
     await manager.start();
     if (manager.status().length === 0)

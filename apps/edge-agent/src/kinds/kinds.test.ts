@@ -1,17 +1,6 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import {
-  chmod,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type AnyResourceKind,
@@ -27,7 +16,6 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FileSpecSchema, fileKind } from "./file.js";
 import { machineKind } from "./machine.js";
 import { scriptKind } from "./script.js";
-import { type Systemctl, systemctlCommand, systemdUnitKind } from "./systemd.js";
 
 const controllers: Controller[] = [];
 afterEach(() => {
@@ -647,110 +635,6 @@ describe("Machine kind", () => {
       "version: 1.1.0",
     );
   });
-});
-
-describe("SystemdUnit kind", () => {
-  /**
-   * This machine has no running systemd. Enablement goes through the real `systemctl --root`,
-   * which works offline; starting and stopping, which need a running manager, go to a stand-in
-   * that keeps unit states and records the calls.
-   */
-  function offlineSystemctl(root: string) {
-    const real = systemctlCommand();
-    const active = new Set<string>();
-    const calls: string[] = [];
-    const ctl: Systemctl = {
-      async run(args) {
-        calls.push(args.join(" "));
-        const [verb, unit] = args;
-        if (verb === "enable" || verb === "disable" || verb === "is-enabled")
-          return real.run([`--root=${root}`, ...args]);
-        if (verb === "daemon-reload") return { code: 0, stdout: "", stderr: "" };
-        if (verb === "is-active")
-          return { code: active.has(unit!) ? 0 : 3, stdout: "", stderr: "" };
-        if (verb === "start" || verb === "restart") active.add(unit!);
-        if (verb === "stop") active.delete(unit!);
-        return { code: 0, stdout: "", stderr: "" };
-      },
-    };
-    return { ctl, calls, active };
-  }
-  const hasSystemctl = (() => {
-    try {
-      execFileSync("systemctl", ["--version"], { stdio: "ignore" });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-
-  it.runIf(hasSystemctl || process.env.CI === "true")(
-    "writes the unit, enables it (real systemctl --root), starts it, restarts it on change, and removes it",
-    async () => {
-      const root = await tempDir("sdroot");
-      const unitDir = join(root, "etc/systemd/system");
-      await mkdir(unitDir, { recursive: true });
-      const { ctl, calls, active } = offlineSystemctl(root);
-      const controller = run([systemdUnitKind({ systemctl: ctl, unitDir })]);
-      const unit = (exec: string) =>
-        `[Unit]\nDescription=demo\n[Service]\nExecStart=${exec}\n[Install]\nWantedBy=multi-user.target\n`;
-      controller.apply(
-        manifest(1, {
-          kind: "SystemdUnit",
-          id: "demo",
-          spec: { name: "demo.service", content: unit("/bin/sleep 1000") },
-        }),
-      );
-      await controller.idle();
-      expect(controller.status().resources.demo?.state).toBe("Ready");
-      expect(await readFile(join(unitDir, "demo.service"), "utf8")).toBe(unit("/bin/sleep 1000"));
-      expect(
-        (await lstat(join(unitDir, "multi-user.target.wants", "demo.service"))).isSymbolicLink(),
-      ).toBe(true);
-      expect(active.has("demo.service")).toBe(true);
-
-      calls.length = 0;
-      controller.apply(
-        manifest(2, {
-          kind: "SystemdUnit",
-          id: "demo",
-          spec: { name: "demo.service", content: unit("/bin/sleep 2000") },
-        }),
-      );
-      await controller.idle();
-      // Observed first (file, enablement, activity), then only what differs is done.
-      expect(calls).toEqual([
-        "is-enabled demo.service",
-        "is-active demo.service",
-        "daemon-reload",
-        "restart demo.service",
-      ]);
-
-      controller.apply(
-        manifest(3, {
-          kind: "SystemdUnit",
-          id: "demo",
-          spec: {
-            name: "demo.service",
-            content: unit("/bin/sleep 2000"),
-            enabled: false,
-            active: "stopped",
-          },
-        }),
-      );
-      await controller.idle();
-      expect(active.has("demo.service")).toBe(false);
-      expect(
-        await lstat(join(unitDir, "multi-user.target.wants", "demo.service")).catch(
-          () => undefined,
-        ),
-      ).toBeUndefined();
-
-      controller.apply(manifest(4));
-      await controller.idle();
-      expect(await stat(join(unitDir, "demo.service")).catch(() => undefined)).toBeUndefined();
-    },
-  );
 });
 
 describe("Machine kind without remote exec", () => {

@@ -12,14 +12,11 @@ import {
 } from "@org/reconcile-core";
 import { writeFileAtomic } from "@org/reconcile-core/internal";
 import { childEnvironment } from "@org/reconcile-core/internal";
-import {
-  processAlive,
-  processStartTicks,
-  spawnSupervised,
-  stopProcessGroup,
-  supervisedState,
-} from "@org/workloads";
 import { z } from "zod";
+
+// Loaded at the first script: `@org/workloads` builds its container spec schemas at import
+// (about 1 MiB of heap), which an agent that runs no script never needs.
+const supervisor = () => import("@org/workloads");
 
 export const ScriptSpecSchema = z
   .object({
@@ -122,8 +119,9 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
   const elapsedMs = (record: ExecutionRecord) => Date.now() - Date.parse(record.startedAt);
   /** True while `pid` runs and is the process that was started (not a later one with its pid). */
   const isRunning = async (pid: number, startTicks?: string) =>
-    processAlive(pid) &&
-    (startTicks === undefined || (await processStartTicks(pid)) === startTicks);
+    (await supervisor()).processAlive(pid) &&
+    (startTicks === undefined ||
+      (await (await supervisor()).processStartTicks(pid)) === startTicks);
 
   async function observe(id: string): Promise<ObservedScript | undefined> {
     const dir = dirOf(id);
@@ -131,13 +129,14 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
     if (!record) return undefined;
     if (record.status !== "running") return { record, running: false };
     const run = join(dir, "run");
-    const first = await supervisedState(run);
+    const first = await (await supervisor()).supervisedState(run);
     const pid = record.pid ?? first.pid;
     const running = pid !== undefined && (await isRunning(pid, record.startTicks));
     // The wrapper writes the exit code before it exits: read again once it is gone, so a
     // script that ended between the two reads is not taken for an interrupted one.
     const exitCode =
-      first.exitCode ?? (running ? undefined : (await supervisedState(run)).exitCode);
+      first.exitCode ??
+      (running ? undefined : (await (await supervisor()).supervisedState(run)).exitCode);
     return {
       record,
       running,
@@ -185,7 +184,7 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
       if (pid === undefined || seenRunning.get(dir) !== pid) return "interrupted";
       done = await finish(dir, record, { error: "was killed before it finished (no exit code)" });
     } else if (elapsedMs(record) >= durationMs(timeout)) {
-      await stopProcessGroup(pid, 0);
+      await (await supervisor()).stopProcessGroup(pid, 0);
       done = await finish(dir, record, { error: `timed out after ${timeout}` });
     } else {
       seenRunning.set(dir, pid);
@@ -257,7 +256,7 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
     log.info({ resource: id, sha256: key.slice(0, 12), generation }, "running script");
     let pid: number;
     try {
-      pid = await spawnSupervised([...spec.interpreter, join(dir, "script")], {
+      pid = await (await supervisor()).spawnSupervised([...spec.interpreter, join(dir, "script")], {
         base: join(dir, "run"),
         cwd: dir,
         env: childEnvironment(spec.env),
@@ -267,7 +266,7 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
     } catch (err) {
       return outcome(dir, await finish(dir, record, { error: (err as Error).message }));
     }
-    const startTicks = await processStartTicks(pid);
+    const startTicks = await (await supervisor()).processStartTicks(pid);
     const started = { ...record, pid, ...(startTicks === undefined ? {} : { startTicks }) };
     await writeRecord(dir, started);
     seenRunning.set(dir, pid);
@@ -309,7 +308,7 @@ export function scriptKind(options: { stateDir: string; allowed: boolean; log?: 
         // Nothing would enforce its timeout or record its end any more: stop it with its resource.
         const observed = await observe(id).catch(() => undefined);
         if (observed?.running && observed.pid !== undefined)
-          await stopProcessGroup(observed.pid, 0);
+          await (await supervisor()).stopProcessGroup(observed.pid, 0);
         const dir = dirOf(id);
         seenRunning.delete(dir);
         await rm(dir, { recursive: true, force: true });

@@ -3,6 +3,7 @@ import { parse as parseYaml } from "yaml";
 import type { z } from "zod";
 import { formatIssues } from "../errors.js";
 import { REDACTED_KEYS } from "../logging/logger.js";
+import { yamlErrorMessage } from "../util/yaml.js";
 
 /** A configuration that could not be read or is invalid; the message names the file and fields. */
 export class ConfigError extends Error {
@@ -38,7 +39,7 @@ export async function readConfigFile(path: string): Promise<Plain> {
     value = parseYaml(text, { uniqueKeys: true }) ?? {};
   } catch (err) {
     throw new ConfigError(
-      `config file ${path} is not valid YAML or JSON: ${(err as Error).message.split("\n")[0]}`,
+      `config file ${path} is not valid YAML or JSON: ${yamlErrorMessage(err, text)}`,
     );
   }
   if (!isPlain(value)) throw new ConfigError(`config file ${path} must hold a mapping of settings`);

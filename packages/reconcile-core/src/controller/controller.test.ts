@@ -260,6 +260,22 @@ describe("Controller", () => {
     expect(controller.status().resources.a).not.toHaveProperty("retryAt");
   });
 
+  it("counts attempts, not resync evaluations, of a terminal failure", async () => {
+    const world = new World();
+    world.failing.set("a", () => new TerminalError("scripts are disabled"));
+    const controller = start(world);
+    controller.apply(manifest(1, value("a", "1")));
+    await controller.idle();
+    const first = controller.status().resources.a;
+    expect(first).toMatchObject({ state: "Failed", attempts: 1 });
+    for (let i = 0; i < 3; i++) {
+      await controller.resync();
+      await controller.idle();
+    }
+    expect(world.reconciles).toBe(4); // re-evaluated at each resync (a fix by hand would be seen)...
+    expect(controller.status().resources.a).toEqual(first); // ...but never retried
+  });
+
   it("repairs drift on resync even when the manifest did not change, and says so on the bus", async () => {
     const world = new World();
     const bus = new MemoryEventBus();

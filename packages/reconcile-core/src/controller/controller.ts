@@ -71,6 +71,8 @@ interface ManagedResource {
   converged?: { spec: unknown; hash: string };
   /** Set when the spec is invalid or the kind unknown: nothing to retry until a new generation. */
   blocked: boolean;
+  /** Failed by a TerminalError with this spec: resyncs still look, but that is no retry. */
+  terminal?: boolean;
 }
 
 /**
@@ -314,10 +316,13 @@ export class Controller {
         continue;
       }
       r.desired = { ...resource, spec: spec.data };
-      if (r.status.state !== "Pending")
-        this.#setStatus(r, { state: "Pending", kind: resource.kind, since: now(), generation });
       this.#pending.add(id);
+      const before = r.status;
       this.#queue.add(id);
+      // Pending while it waits for a worker. One taken at once is Reconciling already (its
+      // status changed), and a Pending in between would only be one more status event.
+      if (r.status === before && before.state !== "Pending")
+        this.#setStatus(r, { state: "Pending", kind: resource.kind, since: now(), generation });
     }
     for (const id of diff.delete) {
       const r = this.#resources.get(id)!;
@@ -345,17 +350,15 @@ export class Controller {
     if (!r || r.blocked || this.#abort.signal.aborted) return;
     const kind = this.#kinds.get(r.kind);
     if (!kind) return;
-    const ctx: ReconcileContext = {
-      signal: this.#abort.signal,
-      log: this.#log.child({ resource: id, kind: r.kind }),
-      generation: r.generation,
-    };
+    const ctx = this.#context(r);
     if (!r.desired) return this.#delete(r, kind, ctx);
 
     const desired = r.desired;
     const hash = r.hash;
     const wasConverged = r.status.state === "Ready" && r.converged?.hash === hash;
-    if (!wasConverged && r.status.state !== "Reconciling") {
+    // A terminal failure is looked at again by resyncs (a fix by hand is seen) but stays
+    // Failed while it is: a check, not a retry.
+    if (!wasConverged && !r.terminal && r.status.state !== "Reconciling") {
       this.#setStatus(r, {
         state: "Reconciling",
         kind: r.kind,
@@ -369,6 +372,7 @@ export class Controller {
       if (this.#superseded(r, hash)) return;
       if (outcome?.progressing) return this.#progressing(r, desired.spec, hash, outcome);
       r.failures = 0;
+      r.terminal = false;
       r.converged = { spec: desired.spec, hash };
       if (!wasConverged) {
         this.#setStatus(r, {
@@ -439,11 +443,7 @@ export class Controller {
     const kind = this.#kinds.get(previous.kind);
     if (!kind || !previous.converged) return;
     try {
-      await kind.reconciler.delete(previous.id, previous.converged.spec, {
-        signal: this.#abort.signal,
-        log: this.#log.child({ resource: previous.id, kind: previous.kind }),
-        generation: previous.generation,
-      });
+      await kind.reconciler.delete(previous.id, previous.converged.spec, this.#context(previous));
     } catch (err) {
       this.#log.warn(
         { err, resource: previous.id, kind: previous.kind },
@@ -452,15 +452,37 @@ export class Controller {
     }
   }
 
+  /** What a reconciler is handed. Its logger is made on first use: most reconciles log nothing. */
+  #context(r: ManagedResource): ReconcileContext {
+    const parent = this.#log;
+    let log: Logger | undefined;
+    return {
+      signal: this.#abort.signal,
+      get log() {
+        log ??= parent.child({ resource: r.id, kind: r.kind });
+        return log;
+      },
+      generation: r.generation,
+    };
+  }
+
   /** True when the resource was replaced or its spec changed while a reconcile of the old one ran. */
   #superseded(r: ManagedResource, hash: string): boolean {
     return this.#resources.get(r.id) !== r || r.hash !== hash || !r.desired;
   }
 
   #failed(r: ManagedResource, err: unknown, prefix = ""): void {
-    r.failures++;
     const terminal = err instanceof TerminalError;
     const message = prefix + (err instanceof Error ? err.message : String(err));
+    if (terminal && r.terminal && r.status.state === "Failed") {
+      // A resync's look at a resource that failed terminally: attempts count retries, and
+      // there was none. Only a different error is news.
+      if (r.status.error !== message) this.#setStatus(r, { ...r.status, error: message });
+      this.#observed(r.id);
+      return;
+    }
+    r.failures++;
+    r.terminal = terminal;
     const delay = terminal
       ? 0
       : err instanceof RetryAfterError

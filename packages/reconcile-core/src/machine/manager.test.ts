@@ -178,7 +178,7 @@ watchers:
   - name: launch
     type: exec
     state_match: [waiting]
-    foreign_state_required: [{machine: Database, state: ready}]
+    foreign_state_required: [{machine_name: Database, state: ready}]
     success_transition: start
     interval: 100ms
     properties: {command: ok.sh}
@@ -281,7 +281,7 @@ watchers:
     });
   });
 
-  it("fires a transition subscribed to another machine's event", async () => {
+  it("fires a transition subscribed to another machine's event (Choria's machine_name)", async () => {
     const root = await tempDir("machines");
     await gatedDatabase(root);
     await writeMachineDir(
@@ -290,7 +290,9 @@ watchers:
 version: 1.0.0
 initial_state: waiting
 transitions:
-  - {name: db_up, from: [waiting], destination: notified, subscribe: [{machine: Database, event: up}]}
+  - {name: db_up, from: [waiting], destination: notified, subscribe: [{machine_name: Database, event: up}]}
+watchers:
+  - {name: idle, type: timer, state_match: [notified], properties: {timer: 1h}}
 `,
     );
     const bus = new MemoryEventBus();

@@ -44,6 +44,8 @@ export interface MachineManagerOptions
    * placed by hand are local administration and are not affected.
    */
   remoteCommands?: boolean;
+  /** Called with a machine's load warnings (unknown keys, deprecated keys, ...) each time it is (re)loaded; they are logged too. */
+  onWarnings?(directory: string, machine: string, warnings: string[]): void;
 }
 
 export interface ManagedMachineStatus {
@@ -197,7 +199,8 @@ export class MachineManager implements LocalMachines {
   async #load(directory: string, hash: string, previous: Entry | undefined): Promise<void> {
     const result = await loadMachineFile(join(directory, MACHINE_FILE), this.#options.registry);
     if (!result.ok) {
-      const error = result.error.message;
+      // A refused machine's warnings often say why ("did you mean 'command'?").
+      const error = [result.error.message, ...result.warnings].join("; ");
       this.#log.error(
         { directory, error },
         previous?.runtime
@@ -206,6 +209,13 @@ export class MachineManager implements LocalMachines {
       );
       return this.#failed(directory, hash, error, previous?.runtime);
     }
+    for (const warning of result.warnings)
+      this.#log.warn(
+        { directory, machine: result.definition.spec.name, warning },
+        "machine warning",
+      );
+    if (result.warnings.length > 0)
+      this.#options.onWarnings?.(directory, result.definition.spec.name, result.warnings);
     const refusal = await this.#refusal(result.definition, directory);
     if (refusal) {
       // What the policy forbids never runs, not even a previous version of it.
@@ -237,6 +247,7 @@ export class MachineManager implements LocalMachines {
       scanIntervalMs: _scan,
       directory: _root,
       remoteCommands: _remote,
+      onWarnings: _onWarnings,
       ...runtimeOptions
     } = this.#options;
     const runtime = new MachineRuntime({

@@ -107,7 +107,7 @@ describe("MachineRuntime", () => {
     const ignored = recordEvents(bus, "choria.machine.*.*.ignored");
     const runtime = run(
       load(
-        "name: M\nversion: 1.0.0\ninitial_state: off\ntransitions:\n  - {name: on, from: [off], destination: lit}\n",
+        "name: M\nversion: 1.0.0\ninitial_state: off\ntransitions:\n  - {name: on, from: [off], destination: lit}\nwatchers:\n  - {name: idle, type: timer, properties: {timer: 1h}}\n",
       ),
       dir,
       bus,
@@ -133,7 +133,7 @@ describe("MachineRuntime", () => {
     const dir = await tempDir("machine");
     const runtime = new MachineRuntime({
       definition: load(
-        "name: Loop\nversion: 1.0.0\ninitial_state: a\ntransitions:\n  - {name: flip, from: [a, b], destination: b}\n  - {name: flop, from: [b], destination: a}\n",
+        "name: Loop\nversion: 1.0.0\ninitial_state: a\ntransitions:\n  - {name: flip, from: [a, b], destination: b}\n  - {name: flop, from: [b], destination: a}\nwatchers:\n  - {name: idle, type: timer, properties: {timer: 1h}}\n",
       ),
       directory: dir,
       identity: "pi-7",
@@ -222,5 +222,30 @@ describe("MachineRuntime", () => {
         "port",
       ),
     ).toBe(8080);
+  });
+
+  it("fires a transition subscribed to its own machine's event, as Choria notifies every machine", async () => {
+    const dir = await tempDir("machine");
+    const runtime = run(
+      load(`name: Chain
+version: 1.0.0
+initial_state: a
+transitions:
+  - {name: go, from: [a], destination: b}
+  - {name: follow, from: [b], destination: c, subscribe: [{machine_name: Chain, event: go}]}
+watchers:
+  - {name: idle, type: timer, properties: {timer: 1h}}
+`),
+      dir,
+    );
+    const seen: string[] = [];
+    runtime.onTransition((t) => seen.push(`${t.transition}: ${t.from} => ${t.to}`));
+    await runtime.start();
+    await runtime.transition("go");
+    await until(
+      () => runtime.state,
+      (state) => state === "c",
+    );
+    expect(seen).toEqual(["go: a => b", "follow: b => c"]);
   });
 });

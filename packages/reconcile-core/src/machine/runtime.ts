@@ -134,12 +134,8 @@ export class MachineRuntime {
         spec,
         type,
         watcher: undefined as unknown as Watcher,
-        intervalMs:
-          type.defaultIntervalMs === undefined
-            ? undefined
-            : spec.interval
-              ? durationMs(spec.interval)
-              : type.defaultIntervalMs,
+        // Only polled types (those with `run`) use it; one without a default runs on state changes only.
+        intervalMs: spec.interval ? durationMs(spec.interval) : type.defaultIntervalMs,
         running: false,
         rerun: false,
         active: false,
@@ -187,13 +183,19 @@ export class MachineRuntime {
    * by the loop guard; one that is not valid in the state the machine is in by then is ignored
    * and reported.
    */
-  transition(event: string, cause: { watcher?: string } = {}): Promise<TransitionResult> {
+  transition(
+    event: string,
+    cause: { watcher?: string; subscription?: string } = {},
+  ): Promise<TransitionResult> {
     const next = this.#transitions.then(() => this.#transition(event, cause));
     this.#transitions = next.catch(() => undefined);
     return next;
   }
 
-  async #transition(event: string, cause: { watcher?: string }): Promise<TransitionResult> {
+  async #transition(
+    event: string,
+    cause: { watcher?: string; subscription?: string },
+  ): Promise<TransitionResult> {
     if (this.#abort.signal.aborted) return { ok: false, reason: "machine stopped" };
     const { delayMs, state } = loopGuardDelay(this.#loopGuard, this.#guard, Date.now());
     this.#guard = state;
@@ -260,14 +262,23 @@ export class MachineRuntime {
     };
     for (const listener of this.#listeners) listener(done);
     this.#stateChanged();
+    // Choria notifies every machine of a transition, this one included.
+    this.#fireSubscriptions(this.name, event);
     return result;
   }
 
   #isActive(slot: WatcherSlot): boolean {
     const match = slot.spec.state_match;
     if (match && match.length > 0 && !match.includes(this.#state)) return false;
+    // Choria's ShouldWatch: state_match is an OR over this machine's states, and
+    // foreign_state_required an AND over other machines' states; an incomplete entry never holds.
     for (const required of slot.spec.foreign_state_required ?? []) {
-      if (this.#options.local?.state(required.machine) !== required.state) return false;
+      if (!required.machine_name || !required.state) return false;
+      const state =
+        required.machine_name === this.name
+          ? this.#state
+          : this.#options.local?.state(required.machine_name);
+      if (state !== required.state) return false;
     }
     return true;
   }
@@ -356,7 +367,7 @@ export class MachineRuntime {
           type: slot.type.type,
           machine: this.name,
           name: slot.spec.name,
-          previous_outcome: last.run.outcome,
+          previous_outcome: last.run.state ?? last.run.outcome,
           ...(last.transition ? { previous_transition: last.transition } : {}),
           ...(last.runTimeMs === undefined
             ? {}
@@ -369,9 +380,10 @@ export class MachineRuntime {
   #foreignMachines(): Set<string> {
     const names = new Set<string>();
     for (const { spec } of this.#definition.watchers)
-      for (const f of spec.foreign_state_required ?? []) names.add(f.machine);
+      for (const f of spec.foreign_state_required ?? [])
+        if (f.machine_name) names.add(f.machine_name);
     for (const t of this.#definition.spec.transitions)
-      for (const s of t.subscribe ?? []) names.add(s.machine);
+      for (const s of t.subscribe ?? []) if (s.machine_name) names.add(s.machine_name);
     names.delete(this.name);
     return names;
   }
@@ -379,12 +391,17 @@ export class MachineRuntime {
   #onLocalTransition(machine: string, event: string): void {
     if (this.#abort.signal.aborted) return;
     for (const slot of this.#slots) {
-      if (slot.spec.foreign_state_required?.some((f) => f.machine === machine))
+      if (slot.spec.foreign_state_required?.some((f) => f.machine_name === machine))
         this.#refresh(slot, false);
     }
+    this.#fireSubscriptions(machine, event);
+  }
+
+  /** Choria's ExternalEventNotify: every transition subscribed to `machine`'s `event` fires. */
+  #fireSubscriptions(machine: string, event: string): void {
     for (const t of this.#definition.spec.transitions) {
-      if (t.subscribe?.some((s) => s.machine === machine && s.event === event))
-        void this.transition(t.name);
+      if (t.subscribe?.some((s) => s.machine_name === machine && s.event === event))
+        void this.transition(t.name, { subscription: `${machine}#${event}` });
     }
   }
 

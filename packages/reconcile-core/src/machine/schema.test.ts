@@ -29,21 +29,32 @@ describe("machine.schema.json (generated from the runtime's zod schemas)", () =>
     }
   });
 
-  it("rejects what the runtime rejects for shape: unknown keys and wrong watcher properties", async () => {
+  it("is the --strict view: it rejects unknown keys (which the loader ignores with a warning, as Choria does) and wrong properties (which the loader refuses)", async () => {
     const validate = await editorValidator();
     const base = {
       name: "M",
       version: "1.0.0",
       initial_state: "a",
       transitions: [{ name: "t", from: ["a"], destination: "b" }],
+      watchers: [{ name: "w", type: "timer", properties: { timer: "1m" } }],
     };
-    const cases = [
+    const ignored = [
       { ...base, colour: "blue" },
-      { ...base, watchers: [{ name: "w", type: "exec", properties: { comand: "x" } }] },
+      {
+        ...base,
+        watchers: [{ name: "w", type: "exec", properties: { command: "x", comand: "x" } }],
+      },
+    ];
+    for (const doc of ignored) {
+      expect(validate(doc), JSON.stringify(doc)).toBe(false);
+      const loaded = loadMachineText(JSON.stringify(doc), builtinWatchers());
+      expect(loaded.ok && loaded.warnings.length, JSON.stringify(doc)).toBe(1);
+    }
+    const refused = [
       { ...base, watchers: [{ name: "w", type: "timer", properties: { timer: "soon" } }] },
       { ...base, version: "v1" },
     ];
-    for (const doc of cases) {
+    for (const doc of refused) {
       expect(validate(doc), JSON.stringify(doc)).toBe(false);
       expect(loadMachineText(JSON.stringify(doc), builtinWatchers()).ok).toBe(false);
     }

@@ -1,10 +1,40 @@
 import { z } from "zod";
 import { DurationSchema } from "./duration.js";
 
-/** State, transition and watcher names: Choria's GenericName. */
+/**
+ * State, transition, machine and watcher names. Choria's loader takes any string (its docs name a
+ * state `2hours_off`); names here end up as NATS subject tokens, so they are letters, digits,
+ * `_` and `-`.
+ */
 export const NameSchema = z
   .string()
-  .regex(/^[a-zA-Z][a-zA-Z0-9_-]*$/, "names start with a letter and use letters, digits, _ and -");
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]*$/, "names use letters, digits, _ and -");
+
+/**
+ * Another machine on the node, named as Choria names it (`machine_name`). `machine` is the
+ * deprecated spelling earlier versions of this project taught; the loader accepts it with a
+ * warning and rewrites it to `machine_name`.
+ */
+const foreignMachine = {
+  machine_name: NameSchema.optional().describe("Another machine on the same node"),
+  machine: NameSchema.optional().describe("Deprecated: use machine_name"),
+};
+
+/** Choria's MachineSubscription: fire this transition when `machine_name` fires `event`. */
+export const MachineSubscriptionSchema = z
+  .object({
+    ...foreignMachine,
+    event: NameSchema.optional().describe("The transition of the other machine"),
+  })
+  .strict();
+
+/** Choria's ForeignMachineState: a watcher runs only while `machine_name` is in `state`. */
+export const ForeignStateSchema = z
+  .object({
+    ...foreignMachine,
+    state: NameSchema.optional().describe("The state it must be in for this watcher to run"),
+  })
+  .strict();
 
 export const TransitionSpecSchema = z
   .object({
@@ -13,16 +43,9 @@ export const TransitionSpecSchema = z
     destination: NameSchema.describe("State the machine moves to"),
     description: z.string().optional(),
     subscribe: z
-      .array(z.object({ machine: NameSchema, event: NameSchema }).strict())
+      .array(MachineSubscriptionSchema)
       .optional()
       .describe("Fire this transition when another machine on this node fires `event`"),
-  })
-  .strict();
-
-export const ForeignStateSchema = z
-  .object({
-    machine: NameSchema.describe("Another machine on the same node"),
-    state: NameSchema.describe("The state it must be in for this watcher to run"),
   })
   .strict();
 
@@ -32,7 +55,7 @@ export const WatcherSpecSchema = z
     type: z
       .string()
       .min(1)
-      .describe("Watcher type: file, exec, nagios, timer, schedule, kv, expression"),
+      .describe("Watcher type: file, exec, nagios, timer, schedule, kv, expression, archive"),
     state_match: z
       .array(NameSchema)
       .optional()
@@ -40,7 +63,7 @@ export const WatcherSpecSchema = z
     foreign_state_required: z
       .array(ForeignStateSchema)
       .optional()
-      .describe("Other local machines' states required for this watcher to run"),
+      .describe("Other local machines' states, all required for this watcher to run"),
     fail_transition: NameSchema.optional(),
     success_transition: NameSchema.optional(),
     interval: DurationSchema.optional().describe(
@@ -71,11 +94,13 @@ export const MachineSpecSchema = z
       .nonnegative()
       .optional()
       .describe("Sleep a random 0..N seconds before starting"),
-    transitions: z.array(TransitionSpecSchema).min(1),
-    watchers: z.array(WatcherSpecSchema).default([]),
+    transitions: z.array(TransitionSpecSchema).min(1, "no transitions defined"),
+    watchers: z.array(WatcherSpecSchema).min(1, "no watchers defined"),
   })
   .strict();
 
+export type MachineSubscription = z.infer<typeof MachineSubscriptionSchema>;
+export type ForeignMachineState = z.infer<typeof ForeignStateSchema>;
 export type TransitionSpec = z.infer<typeof TransitionSpecSchema>;
 export type WatcherSpec = z.infer<typeof WatcherSpecSchema>;
 export type MachineSpec = z.infer<typeof MachineSpecSchema>;

@@ -1,3 +1,4 @@
+import { archiveWatcher } from "./archive/index.js";
 import { execWatcher } from "./exec/index.js";
 import { expressionWatcher } from "./expression/index.js";
 import { fileWatcher } from "./file/index.js";
@@ -10,6 +11,7 @@ import { timerWatcher } from "./timer/index.js";
 /** A registry of every watcher type this package ships. */
 export function builtinWatchers(): WatcherRegistry {
   return new WatcherRegistry([
+    archiveWatcher,
     fileWatcher,
     execWatcher,
     nagiosWatcher,

@@ -42,6 +42,20 @@ export function splitCommand(command: string): string[] {
 }
 
 /**
+ * What `runCommand` would refuse in a command line before running it (shell syntax, an empty
+ * command), checked at load time. Templates are stood in for by one word: what they expand to
+ * is known only at run time.
+ */
+export function commandProblem(command: string): string | undefined {
+  try {
+    splitCommand(command.replace(/\{\{.*?\}\}/g, "TEMPLATE"));
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/**
  * Runs a watcher's command with Choria's conventions: working directory = the machine's
  * directory, which is appended to PATH; MACHINE_NAME, MACHINE_WATCHER_NAME, and WATCHER_DATA
  * / WATCHER_FACTS (paths to JSON copies of the machine's data and facts); plus the

@@ -11,6 +11,8 @@ export interface WatcherRun {
   outcome: WatcherOutcome;
   /** A transition to fire instead of the watcher's success/fail transition (nagios: OK, WARNING, ...). */
   transition?: string;
+  /** The outcome in the type's own words, announced as `previous_outcome` (archive: `verified`, `downloaded`, `error`). */
+  state?: string;
   /** Type-specific fields of the watcher state event: command, output, perfdata, ... */
   details: Record<string, unknown>;
 }
@@ -60,8 +62,13 @@ export interface WatcherType<P = unknown> {
   validate?(spec: WatcherSpec, properties: P, transitions: ReadonlySet<string>): string[];
   /** One short human phrase for a run's details, e.g. `command: ./deploy.sh`. */
   summarize?(details: Record<string, unknown>): string;
-  /** True for types that run commands: a machine from a remote source may use them only where remote exec is allowed. */
+  /**
+   * True for types that run commands, or deploy what they fetch (archive): a machine from a
+   * remote source may use them only where remote exec is allowed (ADR 005).
+   */
   runsCommands?: boolean;
+  /** Properties Choria's watcher of this type reads that this one does not implement: ignored with a warning. */
+  choriaOnlyProperties?: readonly string[];
   create(ctx: WatcherContext, properties: P): Watcher;
 }
 
@@ -76,6 +83,7 @@ export function defineWatcherType<S extends z.ZodType>(type: {
   validate?(spec: WatcherSpec, properties: z.infer<S>, transitions: ReadonlySet<string>): string[];
   summarize?(details: Record<string, unknown>): string;
   runsCommands?: boolean;
+  choriaOnlyProperties?: readonly string[];
   create(ctx: WatcherContext, properties: z.infer<S>): Watcher;
 }): WatcherType<z.infer<S>> {
   return type as WatcherType<z.infer<S>>;

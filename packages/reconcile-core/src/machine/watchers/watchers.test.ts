@@ -308,6 +308,24 @@ describe("kv watcher", () => {
     expect(data.get("app")).toBeUndefined();
   });
 
+  it("names the data key as Choria does: BUCKET_key by default, the key without bucket_prefix, or store_key", async () => {
+    const kv = new MemoryKvStore();
+    await kv.put("machine", new TextEncoder().encode('{"source":"https://x/m.tgz"}'));
+    const stored = async (properties: Record<string, unknown>) => {
+      const { reports, data } = await make("kv", { bucket: "config", ...properties }, { kv });
+      await until(
+        () => reports.length,
+        (n) => n === 1,
+      );
+      return Object.keys(data.all());
+    };
+    expect(await stored({ key: "machine" })).toEqual(["config_machine"]);
+    expect(await stored({ key: "machine", mode: "poll", bucket_prefix: false })).toEqual([
+      "machine",
+    ]);
+    expect(await stored({ key: "machine", store_key: "spec" })).toEqual(["config_spec"]);
+  });
+
   it("reports an error when the bucket is not available", async () => {
     const { reports } = await make("kv", { bucket: "nope", key: "k" });
     await until(

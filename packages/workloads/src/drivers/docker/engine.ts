@@ -8,15 +8,18 @@ import {
   parseCpus,
   parseMemory,
   parsePort,
+  parseVolume,
 } from "./quantities.js";
 import { demuxBuffer } from "./demux.js";
 import {
   DaemonUnreachableError,
   DockerError,
   ImageNotFoundError,
+  NameConflictError,
   PortInUseError,
 } from "./errors.js";
-import { defaultSocketPath } from "./socket.js";
+import { LABEL_OWNER } from "../../driver.js";
+import { dockerEndpoint } from "./socket.js";
 import type { ContainerSpec } from "./spec.js";
 
 /** What the driver reports of a container: typed, and only what reconcilers decide on. */
@@ -39,7 +42,7 @@ export interface ObservedContainer {
 }
 
 export interface DockerEngineOptions {
-  /** Unix socket of the engine; default from DOCKER_HOST (unix://...) or /var/run/docker.sock. */
+  /** Unix socket of the engine; default DOCKER_HOST (unix://, tcp://, ssh://), else /var/run/docker.sock. */
   socketPath?: string;
 }
 
@@ -56,15 +59,18 @@ const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
  * stdout and stderr kept apart; list by label; typed inspection; stats; events.
  */
 export class DockerEngine {
-  readonly socketPath: string;
+  /** Where the engine is, as errors name it: a socket path, or DOCKER_HOST (`tcp://host:2375`). */
+  readonly endpoint: string;
   readonly docker: Docker;
 
   constructor(options: DockerEngineOptions = {}) {
-    this.socketPath = options.socketPath ?? defaultSocketPath();
-    this.docker = new Docker({ socketPath: this.socketPath });
+    const { socketPath, description } = dockerEndpoint(options.socketPath);
+    this.endpoint = description;
+    // Without a socket path dockerode's modem reads DOCKER_HOST (and its TLS settings) itself.
+    this.docker = socketPath ? new Docker({ socketPath }) : new Docker();
   }
 
-  /** Throws `DaemonUnreachableError` naming the socket when the engine does not answer. */
+  /** Throws `DaemonUnreachableError` naming the endpoint when the engine does not answer. */
   async ping(): Promise<void> {
     await this.#call("ping", () => this.docker.ping());
   }
@@ -107,7 +113,7 @@ export class DockerEngine {
       };
       bindings[key] = [...(bindings[key] ?? []), binding];
     }
-    const mounts = spec.volumes.map(normalizeVolume);
+    const mounts: Docker.MountSettings[] = spec.volumes.map(parseVolume);
     const health =
       spec.healthCheck?.type === "command" && spec.healthCheck.command !== undefined
         ? spec.healthCheck
@@ -191,7 +197,9 @@ export class DockerEngine {
     await this.checkPorts(spec, options.replacing);
     const container = await this.#call("create container", () =>
       this.docker.createContainer(createOptions),
-    );
+    ).catch(async (err) => {
+      throw await this.#createFailed(name, err);
+    });
     try {
       await this.#call("start container", () => container.start());
     } catch (err) {
@@ -199,6 +207,25 @@ export class DockerEngine {
       throw err;
     }
     return container.id;
+  }
+
+  /** Why a create failed, in words a user can act on: a taken name says by what; a refused spec is terminal. */
+  async #createFailed(name: string, err: unknown): Promise<unknown> {
+    if (statusOf(err) === 409) {
+      const holder = await this.inspect(name).catch(() => undefined);
+      const owner = holder?.labels[LABEL_OWNER];
+      const what = holder
+        ? `container ${holder.id.slice(0, 12)} (image ${holder.image}, ${holder.state}, ${owner ? `managed by owner '${owner}'` : "not managed by this tool"})`
+        : "another container";
+      return new NameConflictError(
+        `container name '${name}' is already taken by ${what}: remove that container (\`docker rm -f ${name}\`) or use another name`,
+      );
+    }
+    if (statusOf(err) === 400)
+      return new InvalidSpecError(
+        `Docker refused to create container '${name}': ${(err as Error).message.replace(/^docker create container failed: /, "")}: change the spec`,
+      );
+    return err;
   }
 
   /** Starts a container; false when it cannot start because it is being removed. Starting a running one succeeds. */
@@ -253,6 +280,22 @@ export class DockerEngine {
     return observed.filter((o): o is ObservedContainer => o !== undefined);
   }
 
+  /** Names of every container carrying an owner label (and each of `withLabels`), by owner. */
+  async owners(withLabels: string[] = []): Promise<Map<string, string[]>> {
+    const summaries = await this.#call("list containers", () =>
+      this.docker.listContainers({ all: true, filters: { label: [LABEL_OWNER, ...withLabels] } }),
+    );
+    const byOwner = new Map<string, string[]>();
+    for (const c of summaries) {
+      const owner = c.Labels[LABEL_OWNER];
+      if (owner === undefined) continue;
+      const names = byOwner.get(owner) ?? [];
+      names.push(c.Names[0]?.replace(/^\//, "") ?? c.Id.slice(0, 12));
+      byOwner.set(owner, names);
+    }
+    return byOwner;
+  }
+
   /** Logs so far, stdout and stderr apart. */
   async logs(
     id: string,
@@ -289,33 +332,34 @@ export class DockerEngine {
     await untilEnded(stream, signal);
   }
 
-  /** CPU (% of one core) and memory, from one stats sample. */
+  /**
+   * CPU (% of one core) and memory, from one stats sample; undefined when the container is gone
+   * or no longer running (it can go between a listing and this call).
+   */
   async stats(
     id: string,
-  ): Promise<{ cpuPercent: number; memoryBytes: number; memoryLimitBytes: number }> {
-    const s = (await this.#call("read stats", () =>
-      this.docker.getContainer(id).stats({ stream: false }),
-    )) as unknown as {
-      cpu_stats: {
-        cpu_usage: { total_usage: number };
-        system_cpu_usage?: number;
-        online_cpus?: number;
-      };
-      precpu_stats: { cpu_usage: { total_usage: number }; system_cpu_usage?: number };
-      memory_stats: {
-        usage?: number;
-        limit?: number;
-        stats?: { cache?: number; inactive_file?: number };
-      };
-    };
-    const cpuDelta = s.cpu_stats.cpu_usage.total_usage - s.precpu_stats.cpu_usage.total_usage;
+  ): Promise<{ cpuPercent: number; memoryBytes: number; memoryLimitBytes: number } | undefined> {
+    let s: DockerStats;
+    try {
+      s = (await this.#call("read stats", () =>
+        this.docker.getContainer(id).stats({ stream: false }),
+      )) as unknown as DockerStats;
+    } catch (err) {
+      if (statusOf(err) === 404) return undefined;
+      throw err;
+    }
+    // A stopped container answers with empty samples (no cpu_usage): nothing to report.
+    const now = s.cpu_stats?.cpu_usage;
+    if (!now || s.memory_stats?.usage === undefined) return undefined;
+    const before = s.precpu_stats?.cpu_usage?.total_usage ?? now.total_usage;
+    const cpuDelta = now.total_usage - before;
     const systemDelta =
-      (s.cpu_stats.system_cpu_usage ?? 0) - (s.precpu_stats.system_cpu_usage ?? 0);
-    const cpus = s.cpu_stats.online_cpus ?? 1;
+      (s.cpu_stats?.system_cpu_usage ?? 0) - (s.precpu_stats?.system_cpu_usage ?? 0);
+    const cpus = s.cpu_stats?.online_cpus ?? 1;
     const cache = s.memory_stats.stats?.inactive_file ?? s.memory_stats.stats?.cache ?? 0;
     return {
       cpuPercent: systemDelta > 0 ? (cpuDelta / systemDelta) * cpus * 100 : 0,
-      memoryBytes: Math.max(0, (s.memory_stats.usage ?? 0) - cache),
+      memoryBytes: Math.max(0, s.memory_stats.usage - cache),
       memoryLimitBytes: s.memory_stats.limit ?? 0,
     };
   }
@@ -392,15 +436,18 @@ export class DockerEngine {
     await untilEnded(stream, signal);
   }
 
-  /** Runs an engine call, turning a refused or missing socket into `DaemonUnreachableError`. */
+  /** Runs an engine call, turning an unreachable engine into `DaemonUnreachableError` naming it. */
   async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ECONNREFUSED" || code === "ENOENT" || code === "EACCES") {
+      if (code !== undefined && UNREACHABLE.has(code)) {
+        const hint = this.endpoint.includes("://")
+          ? "is dockerd listening there, and is DOCKER_HOST right?"
+          : "is dockerd running, and may this user use its socket?";
         throw new DaemonUnreachableError(
-          `cannot reach the Docker daemon at ${this.socketPath} (${code}) to ${what}: is dockerd running, and may this user use its socket?`,
+          `cannot reach the Docker daemon at ${this.endpoint} (${code}) to ${what}: ${hint}`,
         );
       }
       if (err instanceof DockerError || statusOf(err) !== undefined) {
@@ -422,6 +469,34 @@ export class DockerEngine {
   }
 }
 
+/** One sample of Docker's stats endpoint; any part may be missing (a stopped or vanishing container). */
+interface DockerStats {
+  cpu_stats?: {
+    cpu_usage?: { total_usage: number };
+    system_cpu_usage?: number;
+    online_cpus?: number;
+  };
+  precpu_stats?: { cpu_usage?: { total_usage: number }; system_cpu_usage?: number };
+  memory_stats?: {
+    usage?: number;
+    limit?: number;
+    stats?: { cache?: number; inactive_file?: number };
+  };
+}
+
+/** Socket and network errors that mean the engine is not there (as opposed to refusing a request). */
+const UNREACHABLE = new Set([
+  "ECONNREFUSED",
+  "ENOENT",
+  "EACCES",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "ECONNRESET",
+]);
+
 function normalizePort(p: ContainerSpec["ports"][number]): PortMapping {
   if (typeof p === "string" || typeof p === "number") return parsePort(p);
   return {
@@ -430,35 +505,6 @@ function normalizePort(p: ContainerSpec["ports"][number]): PortMapping {
     ...(p.host === undefined ? {} : { host: p.host }),
     ...(p.hostIp ? { hostIp: p.hostIp } : {}),
   };
-}
-
-function normalizeVolume(v: ContainerSpec["volumes"][number]): Docker.MountSettings {
-  if (typeof v === "string") {
-    const [source, target, mode, extra] = v.split(":");
-    if (
-      !source ||
-      !target ||
-      extra !== undefined ||
-      (mode !== undefined && mode !== "ro" && mode !== "rw") ||
-      !target.startsWith("/")
-    ) {
-      throw new InvalidSpecError(`invalid volume '${v}': use SOURCE:/target[:ro]`);
-    }
-    const bind = source.startsWith("/") || source.startsWith(".");
-    return {
-      Type: bind ? "bind" : "volume",
-      Source: source,
-      Target: target,
-      ReadOnly: mode === "ro",
-    };
-  }
-  if (v.type === "tmpfs")
-    return { Type: "tmpfs", Source: "", Target: v.target, ReadOnly: v.readOnly };
-  if (!v.source)
-    throw new InvalidSpecError(
-      `volume for ${v.target} needs a source (a host path or a volume name)`,
-    );
-  return { Type: v.type, Source: v.source, Target: v.target, ReadOnly: v.readOnly };
 }
 
 function toObserved(info: Docker.ContainerInspectInfo): ObservedContainer {

@@ -1,7 +1,9 @@
 /** Parses CPU and memory limits and port mappings, refusing anything ambiguous with a message that shows the accepted forms. */
 
+/** A spec the engine cannot run as written: terminal for the workload kind (a retry cannot fix it). */
 export class InvalidSpecError extends Error {
   override name = "InvalidSpecError";
+  readonly terminal = true;
 }
 
 /** `500m` (millicores), `2`, `0.5` -> Docker NanoCPUs. */
@@ -100,4 +102,65 @@ export function parsePort(value: string | number): PortMapping {
   throw new InvalidSpecError(
     `invalid port '${original}': use 8080, 80:8080, 8080:8080/udp or 127.0.0.1:80:8080`,
   );
+}
+
+/** A mount as Docker's API takes it (`Mounts[]`). */
+export interface VolumeMount {
+  Type: "bind" | "volume" | "tmpfs";
+  Source: string;
+  Target: string;
+  ReadOnly: boolean;
+}
+
+/** A volume in either spec form: `SOURCE:/target[:ro]`, or `{type, source, target, readOnly}`. */
+export type VolumeInput =
+  | string
+  | {
+      type: "bind" | "volume" | "tmpfs";
+      source?: string | undefined;
+      target: string;
+      readOnly: boolean;
+    };
+
+/**
+ * `SOURCE:/target[:ro]` (a SOURCE starting with / or . is a host path, else a volume name) or
+ * the object form -> a Docker mount. A bind source must be absolute: Docker refuses a relative
+ * one, and the supervisor could not know which directory it was relative to.
+ */
+export function parseVolume(v: VolumeInput): VolumeMount {
+  if (typeof v === "string") {
+    const [source, target, mode, extra] = v.split(":");
+    if (
+      !source ||
+      !target ||
+      extra !== undefined ||
+      (mode !== undefined && mode !== "ro" && mode !== "rw") ||
+      !target.startsWith("/")
+    ) {
+      throw new InvalidSpecError(`invalid volume '${v}': use SOURCE:/target[:ro]`);
+    }
+    const bind = source.startsWith("/") || source.startsWith(".");
+    if (bind) absoluteBindSource(source, target);
+    return {
+      Type: bind ? "bind" : "volume",
+      Source: source,
+      Target: target,
+      ReadOnly: mode === "ro",
+    };
+  }
+  if (v.type === "tmpfs")
+    return { Type: "tmpfs", Source: "", Target: v.target, ReadOnly: v.readOnly };
+  if (!v.source)
+    throw new InvalidSpecError(
+      `volume for ${v.target} needs a source (a host path or a volume name)`,
+    );
+  if (v.type === "bind") absoluteBindSource(v.source, v.target);
+  return { Type: v.type, Source: v.source, Target: v.target, ReadOnly: v.readOnly };
+}
+
+function absoluteBindSource(source: string, target: string): void {
+  if (!source.startsWith("/"))
+    throw new InvalidSpecError(
+      `bind mount source '${source}' (for ${target}) is a relative path: give the absolute host path, e.g. '/srv/data'`,
+    );
 }

@@ -1,8 +1,38 @@
 import { z } from "zod";
 import { LifecycleSpecSchema } from "../../lifecycle.js";
+import { parseCpus, parseMemory, parsePort, parseVolume } from "./quantities.js";
+
+/**
+ * Runs the parser the engine runs at create time, so a spec the runtime would refuse is refused
+ * by the schema (and by `validate`) with the same message.
+ */
+function checkedBy<T>(parse: (value: T) => unknown) {
+  return (value: T, ctx: z.RefinementCtx) => {
+    try {
+      parse(value);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+    }
+  };
+}
+
+/** A memory limit: `512Mi`, `2Gi`, `1G`, `512m` or bytes; at least Docker's 6Mi. */
+export const MemoryLimitSchema = z
+  .union([z.string(), z.number()])
+  .superRefine(checkedBy(parseMemory))
+  .describe("512Mi, 2Gi, 1G, 512m (MiB, as Docker) or bytes; at least 6Mi");
+
+/** A CPU limit: `500m` (millicores), `2`, `0.5`; at least 10m. */
+export const CpuLimitSchema = z
+  .union([z.string(), z.number()])
+  .superRefine(checkedBy(parseCpus))
+  .describe("500m, 2, 0.5; at least 10m");
 
 const PortSchema = z.union([
-  z.string().describe("Docker -p form: 8080, 80:8080, 8080:8080/udp, 127.0.0.1:80:8080"),
+  z
+    .string()
+    .superRefine(checkedBy(parsePort))
+    .describe("Docker -p form: 8080, 80:8080, 8080:8080/udp, 127.0.0.1:80:8080"),
   z.number().int().min(1).max(65535),
   z
     .object({
@@ -17,6 +47,7 @@ const PortSchema = z.union([
 const VolumeSchema = z.union([
   z
     .string()
+    .superRefine(checkedBy(parseVolume))
     .describe(
       "SOURCE:TARGET[:ro]; a SOURCE starting with / or . is a bind mount, else a named volume",
     ),
@@ -27,7 +58,8 @@ const VolumeSchema = z.union([
       target: z.string().startsWith("/", "the target is an absolute path in the container"),
       readOnly: z.boolean().default(false),
     })
-    .strict(),
+    .strict()
+    .superRefine(checkedBy(parseVolume)),
 ]);
 
 /** One container, as the Docker driver and the `Container` resource kind take it. */
@@ -39,8 +71,8 @@ export const ContainerSpecSchema = LifecycleSpecSchema.extend({
   ports: z.array(PortSchema).default([]),
   volumes: z.array(VolumeSchema).default([]),
   labels: z.record(z.string(), z.string()).default({}),
-  cpus: z.union([z.string(), z.number()]).optional().describe("500m, 2, 0.5"),
-  memory: z.union([z.string(), z.number()]).optional().describe("512Mi, 2Gi, bytes"),
+  cpus: CpuLimitSchema.optional(),
+  memory: MemoryLimitSchema.optional(),
   user: z.string().optional(),
   readOnly: z.boolean().default(false),
   capAdd: z.array(z.string()).default([]),

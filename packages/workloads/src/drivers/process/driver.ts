@@ -123,9 +123,17 @@ export function processDriver(options: ProcessDriverOptions): WorkloadDriver<Pro
     return (await observe(name))!;
   };
 
+  /**
+   * Stops the workload's whole process group. With the wrapper gone (killed by hand) its command
+   * may live on in the group: the group is still ours, because Linux does not hand out a pid
+   * again while a process group of that id exists. A live pid with another start time is a
+   * stranger that reused the pid after our group ended: left alone.
+   */
   const stop = async (name: string, graceMs: number) => {
     const record = await read(name);
-    if (record && (await alive(record))) await stopProcessGroup(record.pid, graceMs);
+    if (!record) return;
+    if ((await alive(record)) || !processAlive(record.pid))
+      await stopProcessGroup(record.pid, graceMs);
   };
 
   return {
@@ -154,7 +162,12 @@ export function processDriver(options: ProcessDriverOptions): WorkloadDriver<Pro
       for (const ext of ["json", "pid", "exit"]) await rm(`${base(id)}.${ext}`, { force: true });
     },
 
-    restart: (workload, spec) => launch(workload.name, spec, workload.labels).then(() => true),
+    async restart(workload, spec) {
+      // What is left of the last run (a child of a killed wrapper) goes before the next starts.
+      await stop(workload.name, durationMs(spec.stopGracePeriod));
+      await launch(workload.name, spec, workload.labels);
+      return true;
+    },
 
     async logs(id, logOptions = {}) {
       const tail = (text: string) =>

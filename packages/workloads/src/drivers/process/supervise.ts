@@ -76,7 +76,21 @@ export async function supervisedState(base: string): Promise<{ pid?: number; exi
   return { ...(pid ? { pid: Number(pid) } : {}), ...(exit ? { exitCode: Number(exit) } : {}) };
 }
 
-/** Kills a process group (SIGTERM, then SIGKILL after `graceMs`); a group that is gone is fine. */
+/** True while any process of the group `pgid` exists (signal 0 to the group). */
+export function processGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills a process group whole (SIGTERM, then SIGKILL after `graceMs` to whatever is left); a
+ * group that is gone is fine. It waits on the group, not its leader, so a child that outlives
+ * the wrapper (`kill -9` of the recorded pid) is stopped too.
+ */
 export async function stopProcessGroup(pid: number, graceMs: number): Promise<void> {
   try {
     process.kill(-pid, "SIGTERM");
@@ -84,7 +98,7 @@ export async function stopProcessGroup(pid: number, graceMs: number): Promise<vo
     return;
   }
   const end = Date.now() + graceMs;
-  while (processAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+  while (processGroupAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
   try {
     process.kill(-pid, "SIGKILL");
   } catch {

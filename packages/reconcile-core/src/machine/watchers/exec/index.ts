@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DurationSchema, durationMs } from "../../duration.js";
-import { runCommand } from "../command.js";
+import { commandProblem, runCommand } from "../command.js";
 import { defineWatcherType } from "../watcher.js";
 
 const ExecProperties = z
@@ -23,10 +23,22 @@ const ExecProperties = z
 /** Runs a command: exit 0 fires success_transition, anything else fail_transition. */
 export const execWatcher = defineWatcherType({
   type: "exec",
+  choriaOnlyProperties: [
+    "governor",
+    "governor_timeout",
+    "suppress_success_announce",
+    "gather_initial_state",
+    "disown",
+  ],
   properties: ExecProperties,
   defaultIntervalMs: 60_000,
   runsCommands: true,
-  summarize: (d) => `command: ${d.command}`,
+  // The run's failure reason follows the command, so a human line says why it failed.
+  summarize: (d) => `command: ${d.command}${failureReason(d)}`,
+  validate(spec, props) {
+    const problem = commandProblem(props.command);
+    return problem ? [`invalid command for exec watcher ${spec.name}: ${problem}`] : [];
+  },
   create(ctx, props) {
     return {
       async run(signal) {
@@ -61,3 +73,11 @@ export const execWatcher = defineWatcherType({
     };
   },
 });
+
+/** `, exit code 3: <last stderr line>`, `, error: command not found: x`, or nothing on success. */
+function failureReason(d: Record<string, unknown>): string {
+  if (typeof d.error === "string") return `, error: ${d.error}`;
+  if (typeof d.exit_code !== "number" || d.exit_code === 0) return "";
+  const stderr = typeof d.stderr === "string" ? d.stderr.trim().split("\n").at(-1) : undefined;
+  return `, exit code ${d.exit_code}${stderr ? `: ${stderr}` : ""}`;
+}

@@ -29,6 +29,7 @@ const FileProperties = z
  */
 export const fileWatcher = defineWatcherType({
   type: "file",
+  choriaOnlyProperties: ["owner", "group"],
   properties: FileProperties,
   defaultIntervalMs: 10_000,
   summarize: (d) => `file: ${d.path}`,

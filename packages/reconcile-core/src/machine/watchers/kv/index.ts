@@ -6,11 +6,26 @@ const KvProperties = z
   .object({
     bucket: z.string().min(1).describe("KV bucket name"),
     key: z.string().min(1).describe("Key to watch"),
+    mode: z
+      .enum(["poll", "watch"])
+      .default("poll")
+      .describe("Choria's poll or watch; either way this agent watches the key (push)"),
+    bucket_prefix: z
+      .boolean()
+      .default(true)
+      .describe("Store the value as BUCKET_KEY in machine data (Choria's default), else as KEY"),
+    store_key: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Machine data key to store the value under instead of the key (bucket_prefix applies)",
+      ),
     data_key: z
       .string()
       .min(1)
       .optional()
-      .describe("Machine data key to store the value under; default: the key"),
+      .describe("Deprecated: the exact machine data key, no prefix; use store_key"),
   })
   .strict();
 
@@ -22,10 +37,19 @@ const decoder = new TextDecoder();
  */
 export const kvWatcher = defineWatcherType({
   type: "kv",
+  choriaOnlyProperties: [
+    "on_successful_get",
+    "on_matching_update",
+    "republish_trigger",
+    "hiera_config",
+    "query",
+  ],
   properties: KvProperties,
   summarize: (d) => `kv: ${d.bucket}/${d.key}`,
   create(ctx, props) {
-    const dataKey = props.data_key ?? props.key;
+    // Choria's dataKey(): store_key or key, prefixed with the bucket unless bucket_prefix: false.
+    const stored = props.store_key ?? props.key;
+    const dataKey = props.data_key ?? (props.bucket_prefix ? `${props.bucket}_${stored}` : stored);
     let watch: KvWatch | undefined;
     let stopped = false;
 

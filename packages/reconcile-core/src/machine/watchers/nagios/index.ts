@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DurationSchema, durationMs } from "../../duration.js";
-import { runCommand } from "../command.js";
+import { commandProblem, runCommand } from "../command.js";
 import { defineWatcherType } from "../watcher.js";
 
 const STATUS = ["OK", "WARNING", "CRITICAL", "UNKNOWN"] as const;
@@ -60,10 +60,22 @@ export function parseNagiosOutput(stdout: string): { output: string; perfdata: P
  */
 export const nagiosWatcher = defineWatcherType({
   type: "nagios",
+  choriaOnlyProperties: [
+    "builtin",
+    "gossfile",
+    "annotations",
+    "last_message",
+    "pubcert_expire",
+    "token_expire",
+  ],
   properties: NagiosProperties,
   defaultIntervalMs: 60_000,
   runsCommands: true,
   summarize: (d) => `${d.status}: ${d.output}`,
+  validate(spec, props) {
+    const problem = commandProblem(props.plugin);
+    return problem ? [`invalid plugin for nagios watcher ${spec.name}: ${problem}`] : [];
+  },
   create(ctx, props) {
     let previous: string | undefined;
     return {

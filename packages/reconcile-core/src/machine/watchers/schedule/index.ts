@@ -22,6 +22,9 @@ const ScheduleProperties = z
       .array(cronSchema)
       .min(1)
       .describe("Cron expressions (5 fields, or 6 with seconds)"),
+    start_splay: DurationSchema.optional().describe(
+      "Wait a random 0..start_splay after a window opens before firing success_transition",
+    ),
   })
   .strict();
 
@@ -56,11 +59,14 @@ function nextStart(schedules: string[], now: Date): number {
  */
 export const scheduleWatcher = defineWatcherType({
   type: "schedule",
+  choriaOnlyProperties: ["skip_trigger_on_reenter"],
   properties: ScheduleProperties,
   summarize: (d) => `schedule: ${d.state}`,
   create(ctx, props) {
     const windowMs = durationMs(props.duration);
+    const splayMaxMs = props.start_splay ? durationMs(props.start_splay) : 0;
     let timer: NodeJS.Timeout | undefined;
+    let splayTimer: NodeJS.Timeout | undefined;
     let on: boolean | undefined;
     let stopped = false;
 
@@ -71,13 +77,22 @@ export const scheduleWatcher = defineWatcherType({
       const end = scheduleWindowEnd(props.schedules, windowMs, now);
       const nowOn = end !== undefined;
       if ((nowOn !== on || announce) && ctx.active()) {
-        ctx.report({
+        const run = {
           outcome: nowOn ? "success" : "fail",
           details: {
             state: nowOn ? "on" : "off",
             ...(end ? { until: new Date(end).toISOString() } : {}),
           },
-        });
+        } as const;
+        // Choria's start_splay spreads a fleet's starts: only a window opening is delayed.
+        const splayMs = nowOn && splayMaxMs > 0 ? Math.random() * splayMaxMs : 0;
+        if (splayMs > 0) {
+          clearTimeout(splayTimer);
+          splayTimer = setTimeout(() => {
+            if (!stopped && on && ctx.active()) ctx.report(run);
+          }, splayMs);
+          splayTimer.unref();
+        } else ctx.report(run);
       }
       on = nowOn;
       const wake =
@@ -94,6 +109,7 @@ export const scheduleWatcher = defineWatcherType({
       stop() {
         stopped = true;
         clearTimeout(timer);
+        clearTimeout(splayTimer);
       },
     };
   },
