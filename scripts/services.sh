@@ -47,12 +47,14 @@ else
   say "packages present: ${PACKAGES[*]}"
 fi
 
+# Daemons run in their own session (setsid), so they outlive the shell or job that started them
+# when that job's process group is killed.
 # Docker engine.
 if docker info >/dev/null 2>&1; then
   say "dockerd already running"
 else
   say "starting dockerd"
-  nohup dockerd >"$LOG_DIR/dockerd.log" 2>&1 &
+  setsid nohup dockerd >"$LOG_DIR/dockerd.log" 2>&1 &
   wait_for 60 dockerd docker info
 fi
 
@@ -62,7 +64,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null; then
 else
   say "starting nats-server with JetStream on 127.0.0.1:$NATS_PORT"
   mkdir -p "$STATE_DIR/nats"
-  nohup nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$STATE_DIR/nats" >"$LOG_DIR/nats.log" 2>&1 &
+  setsid nohup nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$STATE_DIR/nats" >"$LOG_DIR/nats.log" 2>&1 &
   wait_for 20 nats-server bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT"
 fi
 
