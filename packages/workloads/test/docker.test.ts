@@ -178,9 +178,8 @@ describe.runIf(shouldRunDockerTests())(
           "image 'no-such/image:1' not found locally (pulling is disabled; build or load it, or set pull: true)",
         ),
       );
-      await expect(
-        driver.run(`${owner}-badmem`, spec({ memory: "lots" }), labels("badmem")),
-      ).rejects.toThrow("invalid memory limit 'lots'");
+      // Limits are refused where the spec is read, before anything reaches the engine.
+      expect(() => spec({ memory: "lots" })).toThrow("invalid memory limit 'lots'");
       const nowhere = new DockerEngine({ socketPath: "/tmp/no-docker-here.sock" });
       await expect(nowhere.ping()).rejects.toThrow(DaemonUnreachableError);
       await expect(nowhere.ping()).rejects.toThrow(
