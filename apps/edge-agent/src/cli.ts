@@ -123,8 +123,10 @@ program
     const log = createLogger("edge-agent", { level: config.logLevel });
     const { EdgeAgent } = await import("./agent.js");
     const agent = await EdgeAgent.create(config, log);
+    // Listening before start, so a stop asked for during start-up ends it cleanly once started.
+    const stopAsked = waitForSignal();
     await agent.start();
-    const signal = await waitForSignal();
+    const signal = await stopAsked;
     log.info({ signal }, "stopping");
     await agent.stop();
     // Stopped, so nothing left can matter; but a socket nats.js never closes (a dial that timed

@@ -170,3 +170,26 @@ describe("edge-agent machine run, human lines", () => {
     expect(await cli.stop("SIGTERM")).toBe(0);
   });
 });
+
+describe("edge-agent machine run, given a directory that cannot work", () => {
+  it("refuses a missing directory at once, as JSON under --json, with a non-zero exit", async () => {
+    const missing = join(await tempDir("machine-run-missing"), "nope");
+    const json = await Cli.run(["machine", "run", missing, "--json"]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout.at(-1) ?? "")).toMatchObject({
+      error: "MachineDirNotFound",
+      details: { path: missing },
+    });
+    const text = await Cli.run(["machine", "run", missing]);
+    expect(text.code).toBe(1);
+    expect(text.stderr.join("\n")).toContain("no such directory");
+  });
+
+  it("refuses an invalid machine as JSON under --json", async () => {
+    const dir = await tempDir("machine-run-invalid");
+    await writeFile(join(dir, "machine.yaml"), "name: broken\nversion: 1.0.0\n");
+    const { code, stdout } = await Cli.run(["machine", "run", dir, "--json"]);
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout.at(-1) ?? "")).toMatchObject({ error: "MachineInvalid" });
+  });
+});

@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { type AddressInfo, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -9,7 +9,7 @@ import {
   type ManifestStatus,
   ManifestStatusSchema,
 } from "@org/reconcile-core";
-import { type CliProcess, tempDir, until } from "@org/reconcile-core/testing";
+import { type CliProcess, tempDir, until, writeMachineDir } from "@org/reconcile-core/testing";
 import { connectNats, NatsKvStore } from "@org/transport-nats";
 import { shouldRunNatsTests, TestNatsServer } from "@org/transport-nats/testing";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -154,6 +154,46 @@ describe.runIf(shouldRunNatsTests())(
       expect(after?.status.observedGeneration).toBe(1);
       expect(await sigtermEndsWithin(second, STOPS_WITHIN_MS)).toBe(0);
     }, 120_000);
+
+    it("a stop asked for during start-up ends the agent cleanly once it has started", async () => {
+      // Many machines make start-up long enough for the signal to land inside it: after the
+      // cached manifest is applied (logged) and before the machines are all loaded.
+      const base = await tempDir("stop-during-start");
+      const machines = join(base, "machines");
+      for (let i = 0; i < 40; i++)
+        await writeMachineDir(
+          join(machines, `m${i}`),
+          `name: m${i}\nversion: 1.0.0\ninitial_state: idle\ntransitions:\n  - {name: tick, from: [idle], destination: idle}\nwatchers:\n  - {name: marker, type: file, interval: 10s, properties: {path: marker}}\n`,
+        );
+      const args = ["run", "--config", configPath(), "--id", `${id}-early`];
+      const flags = ["--state-dir", join(base, "state"), "--machines-dir", machines];
+      await kv.put(
+        desiredKey(`${id}-early`),
+        encodeJson({
+          generation: 1,
+          resources: [
+            { kind: "File", id: "early", spec: { path: join(root, "early"), content: "x\n" } },
+          ],
+        }),
+      );
+      // A first run leaves the manifest in the offline cache.
+      const first = Cli.start([...args, ...flags]);
+      running.push(first);
+      await until(
+        () => readFile(join(root, "early"), "utf8").catch(() => ""),
+        (text) => text === "x\n",
+        30_000,
+        "the manifest applied (and so cached)",
+      );
+      expect(await sigtermEndsWithin(first, STOPS_WITHIN_MS)).toBe(0);
+
+      const second = Cli.start([...args, ...flags]);
+      running.push(second);
+      await logged(second, "applying the cached manifest while the source is consulted");
+      expect(await sigtermEndsWithin(second, STOPS_WITHIN_MS)).toBe(0);
+      expect(second.stdout.some((line) => line.includes('"msg":"edge agent started"'))).toBe(true);
+      expect(second.stdout.some((line) => line.includes('"msg":"stopping"'))).toBe(true);
+    }, 60_000);
 
     it("stops within seconds when it has never reached its server", async () => {
       const stateDir = join(await tempDir("stop-offline"), "state");

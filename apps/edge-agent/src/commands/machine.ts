@@ -13,7 +13,7 @@ import {
   MemoryEventBus,
   type WatcherRegistry,
 } from "@org/reconcile-core";
-import { print, waitForSignal } from "@org/cli";
+import { CliError, print, waitForSignal } from "@org/cli";
 import { formatMachineEvent } from "../format.js";
 
 /** Resolves a path given on the command line to a machine.yaml (a directory means its machine.yaml). */
@@ -96,12 +96,20 @@ export async function runMachines(
   bus.subscribe("choria.machine.>", printer(options.json ?? false, registry));
   const identity = options.identity ?? hostname();
   let stop: () => Promise<void>;
+  if (!(await isDirectory(dir)))
+    throw new CliError(
+      `${path}: no such directory. Give a machine's directory (one with a ${MACHINE_FILE}) or a directory of them.`,
+      1,
+      "MachineDirNotFound",
+      { path: dir },
+    );
   if (await exists(join(dir, MACHINE_FILE))) {
     const result = await loadMachineFile(join(dir, MACHINE_FILE), registry);
-    if (!result.ok) {
-      process.stderr.write(`${result.error.message}\n`);
-      return 1;
-    }
+    if (!result.ok)
+      throw new CliError(result.error.message, 1, "MachineInvalid", {
+        path: join(dir, MACHINE_FILE),
+        warnings: result.warnings,
+      });
     for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
     const runtime = new MachineRuntime({
       definition: result.definition,
@@ -140,6 +148,12 @@ export async function runMachines(
 const exists = (path: string) =>
   stat(path).then(
     () => true,
+    () => false,
+  );
+
+const isDirectory = (path: string) =>
+  stat(path).then(
+    (s) => s.isDirectory(),
     () => false,
   );
 
