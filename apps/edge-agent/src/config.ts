@@ -77,7 +77,12 @@ export const AgentConfigSchema = z
     systemd: z
       .object({
         unitDir: z.string().default("/etc/systemd/system"),
-        systemctl: z.string().default("systemctl"),
+        systemctl: z
+          .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+          .default("systemctl")
+          .describe(
+            "systemctl, or a command line ending in it that reaches another systemd: [docker, exec, box, systemctl], [ssh, pi@device, systemctl], [systemctl, --user]",
+          ),
       })
       .strict()
       .default({ unitDir: "/etc/systemd/system", systemctl: "systemctl" }),

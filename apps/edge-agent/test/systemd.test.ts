@@ -1,12 +1,15 @@
 import { execFile, execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { lstat, readFile, rm } from "node:fs/promises";
+import { lstat, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Controller, KindRegistry, type Manifest } from "@org/reconcile-core";
+import { Controller, createLogger, KindRegistry, type Manifest } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
 import { shouldRunDockerTests } from "@org/workloads/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { EdgeAgent } from "../src/agent.js";
+import { AgentConfigSchema } from "../src/config.js";
 import { systemctlCommand, systemdUnitKind } from "../src/kinds/systemd.js";
 
 /**
@@ -279,5 +282,48 @@ describe.skipIf(skipReason !== undefined)(
       );
       expect(left).toEqual({ code: 0, out: "" });
     });
+
+    it("an agent reaches this systemd through its config's `systemd.systemctl` command line", async () => {
+      const dir = await tempDir("systemd-agent");
+      const manifestPath = join(dir, "manifest.yaml");
+      const name = "fleet-agentcfg.service";
+      const write = (resources: Manifest["resources"]) =>
+        writeFile(manifestPath, stringify({ resources }));
+      await write([unit("svc", name, service("/bin/sleep infinity"))]);
+      // The config as an operator writes it: parsed by the agent's own schema.
+      const config = AgentConfigSchema.parse({
+        id: "systemd-agent",
+        allowedRoots: [dir],
+        stateDir: join(dir, "state"),
+        machinesDir: join(dir, "machines"),
+        systemd: { unitDir, systemctl: ["docker", "exec", container, "systemctl"] },
+        docker: { enabled: false },
+        source: { type: "file", path: manifestPath },
+        statusInterval: "50ms",
+        logLevel: "silent",
+      });
+      const agent = await EdgeAgent.create(config, createLogger("test", { level: "silent" }));
+      try {
+        await agent.start();
+        await until(
+          () => agent.status().resources.svc?.state,
+          (state) => state === "Ready" || state === "Failed",
+          60_000,
+          "the agent's SystemdUnit settled",
+        );
+        expect(agent.status().resources.svc).toMatchObject({ state: "Ready" });
+        expect(await isActive(name)).toBe("active");
+        await write([]);
+        await until(
+          () => agent.status().resources,
+          (resources) => resources.svc === undefined,
+          60_000,
+          "the unit dropped by the agent",
+        );
+        await expectGone(name);
+      } finally {
+        await agent.stop();
+      }
+    }, 120_000);
   },
 );
