@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DurationSchema, formatIssues, type Manifest, ResourceIdSchema } from "@org/reconcile-core";
+import { decodeYaml } from "@org/reconcile-core/internal";
 import {
   type ContainerSpec,
   ContainerSpecSchema,
@@ -12,7 +13,6 @@ import {
   ProcessSpecSchema,
   RestartPolicySchema,
 } from "@org/workloads";
-import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 
 const Name = z
@@ -221,17 +221,9 @@ export function parseAgentDefinition(value: unknown): AgentDefinitionResult {
 }
 
 export function parseAgentDefinitionText(text: string): AgentDefinitionResult {
-  let value: unknown;
-  try {
-    value = parseYaml(text, { uniqueKeys: true });
-  } catch (err) {
-    // The whole message: after "at line L, column C:" the yaml library shows the line itself.
-    return {
-      ok: false,
-      error: `agent spec is not valid YAML: ${(err as Error).message.trimEnd()}`,
-    };
-  }
-  return parseAgentDefinition(value);
+  const decoded = decodeYaml(text);
+  if (!decoded.ok) return { ok: false, error: `agent spec is not valid YAML: ${decoded.message}` };
+  return parseAgentDefinition(decoded.value);
 }
 
 /**

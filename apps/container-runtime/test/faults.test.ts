@@ -120,8 +120,9 @@ describe("`validate` refuses what the runtime would refuse", () => {
     const file = await agentFile("apiVersion: agent.dev/v1\nkind: Agent\nmetadata: {name: web\n");
     const run = await CliProcess.run(appDir, ["validate", "-f", file]);
     expect(run.code).not.toBe(0);
+    // One line: what is wrong, where, and the line quoted (the same wording as the edge agent).
     expect(run.stderr.join("\n")).toMatch(
-      /at line \d+, column \d+:\n\s*\n?.*metadata: \{name: web/,
+      /agent spec is not valid YAML: .* at line \d+, column \d+.*"metadata: \{name: web"/,
     );
   });
 });
