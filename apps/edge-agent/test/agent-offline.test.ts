@@ -5,41 +5,17 @@ import { promisify } from "node:util";
 import {
   type ManifestStatus,
   ManifestStatusSchema,
-  createLogger,
   defineWatcherType,
   type Manifest,
 } from "@org/reconcile-core";
 import { tempDir, until, writeMachineDir } from "@org/reconcile-core/testing";
 import { z } from "zod";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
-import { EdgeAgent } from "../src/agent.js";
+import { describe, expect, it } from "vitest";
 import { AgentConfigSchema } from "../src/config.js";
+import { useLocalAgents } from "./local-agent.js";
 
-const agents: EdgeAgent[] = [];
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop();
-});
-
-async function agentIn(dir: string, extra: Record<string, unknown> = {}) {
-  const root = join(dir, "root");
-  await mkdir(root, { recursive: true });
-  const config = AgentConfigSchema.parse({
-    id: "pi-test",
-    allowedRoots: [root],
-    stateDir: join(dir, "state"),
-    machinesDir: join(dir, "machines"),
-    systemd: { unitDir: join(dir, "units"), systemctl: "/bin/false" },
-    docker: { enabled: false },
-    resync: "1s",
-    statusInterval: "50ms",
-    logLevel: "silent",
-    ...extra,
-  });
-  const agent = await EdgeAgent.create(config, createLogger("test", { level: "silent" }));
-  agents.push(agent);
-  return { agent, root };
-}
+const agentIn = useLocalAgents();
 
 const file = (root: string, id: string, content: string) => ({
   kind: "File",

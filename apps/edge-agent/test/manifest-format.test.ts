@@ -1,36 +1,12 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createLogger } from "@org/reconcile-core";
 import { tempDir, until } from "@org/reconcile-core/testing";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { EdgeAgent } from "../src/agent.js";
-import { AgentConfigSchema } from "../src/config.js";
+import { useLocalAgents } from "./local-agent.js";
 import { readManifestDocument, withGeneration } from "../src/manifest-document.js";
 
-const agents: EdgeAgent[] = [];
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop();
-});
-
-async function agentIn(dir: string, extra: Record<string, unknown> = {}) {
-  const root = join(dir, "root");
-  await mkdir(root, { recursive: true });
-  const config = AgentConfigSchema.parse({
-    id: "pi-test",
-    allowedRoots: [root],
-    stateDir: join(dir, "state"),
-    machinesDir: join(dir, "machines"),
-    systemd: { unitDir: join(dir, "units"), systemctl: "/bin/false" },
-    docker: { enabled: false },
-    statusInterval: "50ms",
-    logLevel: "silent",
-    ...extra,
-  });
-  const agent = await EdgeAgent.create(config, createLogger("test", { level: "silent" }));
-  agents.push(agent);
-  return { agent, root };
-}
+const agentIn = useLocalAgents();
 
 const read = (path: string) => readFile(path, "utf8").catch(() => undefined);
 

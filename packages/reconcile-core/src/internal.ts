@@ -22,6 +22,7 @@ export {
 } from "./schemas/json-schema.js";
 export { writeFileAtomic } from "./util/atomic-write.js";
 export { BoundedQueue } from "./util/bounded-queue.js";
+export { abortableDelay } from "./util/delay.js";
 export { Channel } from "./util/channel.js";
 export { childEnvironment, INHERITED_ENV } from "./util/process.js";
 export { type Decoded, decodeYaml } from "./util/yaml.js";

@@ -1,4 +1,5 @@
 import type { Logger } from "@org/reconcile-core";
+import { abortableDelay } from "@org/reconcile-core/internal";
 import { dockerDriver, LABEL_OWNER, LABEL_RESOURCE, workloadKind } from "@org/workloads";
 import type { AgentConfig } from "../config.js";
 import type { ResourceEvents } from "../resource-events.js";
@@ -56,14 +57,3 @@ export async function containerKindFor(
   };
   return { kind, events };
 }
-
-const abortableDelay = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });

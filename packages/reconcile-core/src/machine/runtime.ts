@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { EventBus } from "../bus/event-bus.js";
 import type { KvStore } from "../kv/kv-store.js";
 import { type Logger, silentLogger } from "../logging/logger.js";
+import { abortableDelay } from "../util/delay.js";
 import { MachineData } from "./data-store.js";
 import { durationMs } from "./duration.js";
 import {
@@ -126,7 +127,7 @@ export class MachineRuntime {
       this.#options.splayMs ?? Math.random() * (this.#definition.spec.splay_start ?? 0) * 1_000;
     if (splayMs > 0) {
       this.#log.info({ splayMs: Math.round(splayMs) }, "sleeping before start (splay_start)");
-      await sleep(splayMs, this.#abort.signal);
+      await abortableDelay(splayMs, this.#abort.signal);
       if (this.#abort.signal.aborted) return;
     }
     for (const { spec, type, properties } of this.#definition.watchers) {
@@ -201,7 +202,7 @@ export class MachineRuntime {
     this.#guard = state;
     if (delayMs > 0) {
       this.#log.warn({ delayMs, transition: event }, "transitions are coming fast: slowing down");
-      await sleep(delayMs, this.#abort.signal);
+      await abortableDelay(delayMs, this.#abort.signal);
       if (this.#abort.signal.aborted) return { ok: false, reason: "machine stopped" };
     }
     const result = nextState(this.#definition.spec, this.#state, event);
@@ -427,16 +428,4 @@ export class MachineRuntime {
       active: () => slot.active,
     };
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
