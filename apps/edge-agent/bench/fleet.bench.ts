@@ -83,12 +83,14 @@ async function rollout(
   const watch = await kv.watch("actual-state.>");
   const sentAt = new Map<string, number>();
   const doneAt = new Map<string, number>();
+  let statusWrites = 0;
   const finished = (async () => {
     for await (const entry of watch) {
       if (entry.operation !== "PUT") continue;
       const id = entry.key.slice("actual-state.".length);
       const sent = sentAt.get(id);
       if (sent === undefined || doneAt.has(id)) continue;
+      statusWrites++;
       const status = decodeJson(ManifestStatusSchema, entry.key, entry.revision, entry.value);
       const ready =
         status.observedGeneration === generation &&
@@ -119,6 +121,8 @@ async function rollout(
   return {
     perAgent: [...doneAt.values()].sort((a, b) => a - b),
     allMs: performance.now() - started,
+    /** Status writes (compare-and-set updates) per agent until it was Ready at this generation. */
+    statusWrites: statusWrites / agents.length,
   };
 }
 
@@ -140,16 +144,27 @@ export async function benchFleet(): Promise<void> {
       const fsFloor = fileSystemFloor(agents);
       // Three measured rollouts (generations 2-4); the one with the median CPU is reported,
       // so a neighbour's burst on a shared machine moves the figures less.
-      const rounds: Array<Awaited<ReturnType<typeof rollout>> & { cpuPerAgent: number }> = [];
+      const rounds: Array<
+        Awaited<ReturnType<typeof rollout>> & { cpuPerAgent: number; events: number }
+      > = [];
+      // Events the agents publish during a rollout, counted on the bench's own connection.
+      let events = 0;
+      const eventWatch = admin.subscribe("agent.>", {
+        callback: () => {
+          events++;
+        },
+      });
       for (let generation = 2; generation <= 4; generation++) {
         const profile = generation === 2 ? await startProfile() : undefined;
         const cpu = process.cpuUsage();
+        events = 0;
         const round = await rollout(kv, agents, generation);
-        rounds.push({ ...round, cpuPerAgent: cpuMsSince(cpu) / n });
+        rounds.push({ ...round, cpuPerAgent: cpuMsSince(cpu) / n, events: events / n });
         await profile?.stop(`fleet-${n}`);
       }
+      eventWatch.unsubscribe();
       rounds.sort((a, b) => a.cpuPerAgent - b.cpuPerAgent);
-      const { perAgent, allMs, cpuPerAgent } = rounds[1]!;
+      const { perAgent, allMs, cpuPerAgent, statusWrites, events: eventsPerAgent } = rounds[1]!;
       rows.push(
         {
           metric: `${n} agents x ${FILES} files: apply -> Ready, p50`,
@@ -187,6 +202,16 @@ export async function benchFleet(): Promise<void> {
             label: "6 bare atomic replaces (5 files + manifest cache) per agent, no agent",
             value: fsFloor,
           },
+        },
+        {
+          metric: `${n} agents: status writes (KV compare-and-set) per agent until Ready`,
+          value: statusWrites,
+          unit: "",
+        },
+        {
+          metric: `${n} agents: events published per agent during the rollout`,
+          value: eventsPerAgent,
+          unit: "",
         },
       );
       for (const a of agents) await a.agent.stop();

@@ -19,6 +19,7 @@ import {
   verifyManifest,
   type WatcherRegistry,
 } from "@org/reconcile-core";
+import { packageVersion } from "@org/cli";
 import { agentKinds } from "./agent-kinds.js";
 import type { AgentConfig } from "./config.js";
 import { actualKey } from "./fleet.js";
@@ -31,7 +32,11 @@ import type { AgentKindRegistry } from "./resource-events.js";
 import { desiredStateSource, sourceType } from "./sources.js";
 import { StatusWriter } from "./status-writer.js";
 
-export const AGENT_VERSION = "0.1.0";
+/**
+ * The agent's version, as heartbeats report it: the nearest `package.json`'s (the app's, or the
+ * one `deploy/install.sh` puts next to a bundled agent).
+ */
+export const AGENT_VERSION = packageVersion(import.meta.url) ?? "unknown";
 
 /** Facts machines can look up: the facts file, over a few the agent knows itself. */
 export function loadFacts(config: AgentConfig): Record<string, unknown> {
@@ -145,9 +150,9 @@ export class EdgeAgent {
         subjectPrefix: `agent.${config.id}`,
       },
     });
-    this.controller.onStatus(() => {
+    this.controller.onStatus((status) => {
       this.#lastReconcileAt = new Date().toISOString();
-      this.#publishStatus();
+      this.#publishStatus(status);
     });
 
     const facts = loadFacts(config);
@@ -219,7 +224,10 @@ export class EdgeAgent {
    * False (reason ManifestRejected) whatever the last good manifest's resources say.
    */
   status(): ManifestStatus {
-    const status = this.controller.status();
+    return this.#withRejection(this.controller.status());
+  }
+
+  #withRejection(status: ManifestStatus): ManifestStatus {
     if (!this.#rejection) return status;
     const rejection = this.#rejection;
     return {
@@ -254,14 +262,19 @@ export class EdgeAgent {
   async receiveText(text: string, origin: string): Promise<void> {
     const read = readManifestDocument(text, origin);
     if (!read.ok) return this.#reject("InvalidManifest", read.message);
-    return this.receive(withGeneration(read.document, this.#applied), origin);
+    // `readManifestDocument` validated it as a manifest already: not parsed a second time.
+    return this.#accept(withGeneration(read.document, this.#applied), origin);
   }
 
   /** Checks a manifest (shape, signature, generation) and applies it; a refusal is reported in the status. */
   async receive(raw: unknown, origin: string): Promise<void> {
     const parsed = parseManifest(raw);
     if (!parsed.ok) return this.#reject("InvalidManifest", `${origin}: ${parsed.error.message}`);
-    const manifest = parsed.manifest;
+    return this.#accept(parsed.manifest, origin);
+  }
+
+  /** Checks a valid manifest's signature and generation, and applies it. */
+  async #accept(manifest: Manifest, origin: string): Promise<void> {
     const check = verifyManifest(manifest, this.#trusted, this.config.trust.requireSignature);
     if (!check.ok) {
       return this.#reject(
@@ -273,7 +286,7 @@ export class EdgeAgent {
         `${origin}: ${check.message}`,
       );
     }
-    const current = this.controller.status().manifestGeneration;
+    const current = this.controller.manifestGeneration;
     if (origin !== "cache" && manifest.generation < current) {
       return this.#reject(
         "StaleGeneration",
@@ -284,7 +297,7 @@ export class EdgeAgent {
     if (!result.applied) return this.#reject("StaleGeneration", `${origin}: ${result.reason}`);
     this.#applied = manifest;
     // Cached only once accepted: a crash before this line replays it from the source anyway.
-    if (origin !== "cache") await this.#cache.save(manifest);
+    if (origin !== "cache") this.#cache.save(manifest);
     this.metrics.manifestsApplied.inc();
     if (this.#rejection) {
       this.#rejection = undefined;
@@ -317,8 +330,9 @@ export class EdgeAgent {
     this.#publishStatus();
   }
 
-  #publishStatus(): void {
-    const status = this.status();
+  /** Publishes `controllerStatus` (the controller's, just built), or a status built now. */
+  #publishStatus(controllerStatus?: ManifestStatus): void {
+    const status = controllerStatus ? this.#withRejection(controllerStatus) : this.status();
     this.#lastStatus = status;
     this.metrics.observe(status);
     this.#statusWriter?.offer(status);

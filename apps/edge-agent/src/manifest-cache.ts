@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Manifest } from "@org/reconcile-core";
-import { writeFileAtomic } from "@org/reconcile-core/internal";
+import { writeFileAtomicSync } from "@org/reconcile-core/internal";
 
 /** What the cache holds: nothing yet, a manifest to check again before use, or a file that cannot be read. */
 export type CachedManifest =
@@ -11,11 +11,13 @@ export type CachedManifest =
 /**
  * The last accepted manifest on disk, so the agent converges at boot before (or without) its
  * source. A loaded value is untrusted input: the agent checks shape and signature again.
- * Saves are atomic and applied in call order, so the newest accepted manifest is the one kept.
+ * Saves are atomic and synchronous, so they land in call order and the newest accepted
+ * manifest is the one kept. Synchronous because it is one small file per accepted generation:
+ * the promise API's open, write, close and rename through libuv's thread pool cost an agent of
+ * a 1,000-agent fleet several times the CPU of the same calls made directly.
  */
 export class ManifestCache {
   readonly path: string;
-  #saving: Promise<void> = Promise.resolve();
 
   constructor(path: string) {
     this.path = path;
@@ -39,10 +41,8 @@ export class ManifestCache {
     }
   }
 
-  save(manifest: Manifest): Promise<void> {
-    const text = JSON.stringify(manifest);
-    const saved = this.#saving.then(() => writeFileAtomic(this.path, text));
-    this.#saving = saved.catch(() => undefined);
-    return saved;
+  /** Replaces the cached manifest; throws what the file system refused. */
+  save(manifest: Manifest): void {
+    writeFileAtomicSync(this.path, JSON.stringify(manifest));
   }
 }

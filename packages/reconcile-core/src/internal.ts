@@ -20,7 +20,7 @@ export {
   staleJsonSchemas,
   writeJsonSchemas,
 } from "./schemas/json-schema.js";
-export { writeFileAtomic } from "./util/atomic-write.js";
+export { writeFileAtomic, writeFileAtomicSync } from "./util/atomic-write.js";
 export { BoundedQueue } from "./util/bounded-queue.js";
 export { abortableDelay } from "./util/delay.js";
 export { Channel } from "./util/channel.js";

@@ -1,21 +1,16 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   chmodSync,
   chownSync,
-  closeSync,
-  fchmodSync,
-  fchownSync,
   lstatSync,
   mkdirSync,
-  openSync,
   readFileSync,
-  renameSync,
   rmSync,
   type Stats,
-  writeSync,
 } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { dirname } from "node:path";
 import { defineKind, TerminalError } from "@org/reconcile-core";
+import { writeFileAtomicSync } from "@org/reconcile-core/internal";
 import { z } from "zod";
 import { confinePath } from "./paths.js";
 import { gidOf, uidOf } from "./users.js";
@@ -78,42 +73,10 @@ function tryFs<T>(call: () => T): T | undefined {
   }
 }
 
-/** Temporary names: this process's random prefix and a counter, so concurrent writes never share one. */
-const tmpPrefix = `${process.pid}.${randomBytes(4).toString("hex")}`;
-let tmpCount = 0;
-
-/**
- * Replaces `path` atomically: a reader sees the old file or the new one, never a part. The
- * bytes go to a new hidden file beside it (created exclusively), which gets its mode and owner
- * before a rename puts it in place, so the file never shows the wrong ones either.
- *
- * No fsync: after a power cut the file may be the old one or, on some file systems, empty. The
- * File kind hashes what is there at every observation, so it rewrites such a file at the next
- * start (and resync) anyway; an fsync per file would cost every manifest a disk flush per file
- * (about 2 ms each here, far more on an SD card) for a state that is repaired regardless.
- */
-function writeFileAtomicSync(
-  path: string,
-  bytes: Buffer,
-  options: { mode: number; uid?: number; gid?: number },
-): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${tmpPrefix}.${++tmpCount}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, "wx", options.mode);
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
-    fchmodSync(fd, options.mode); // the umask narrowed the mode given to open
-    if (options.uid !== undefined || options.gid !== undefined)
-      fchownSync(fd, options.uid ?? -1, options.gid ?? -1);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
-    throw err;
-  }
-}
+// Writes use the core's `writeFileAtomicSync`, without fsync: the File kind hashes what is there
+// at every observation, so a file a power cut left empty is rewritten at the next start (and
+// resync) anyway; an fsync per file would cost every manifest a disk flush per file (about 2 ms
+// each here, far more on an SD card) for a state that is repaired regardless.
 
 /**
  * The `File` kind: a file under the allowed roots with exact content (inline text or base64,

@@ -231,6 +231,11 @@ export class Controller {
     return () => this.#listeners.delete(listener);
   }
 
+  /** The generation of the last manifest received (0 before any), without building a status. */
+  get manifestGeneration(): number {
+    return this.#manifestGeneration;
+  }
+
   /** The last generation whose every resource reached Ready, if any. */
   get lastConvergedGeneration(): number | undefined {
     return this.#lastConverged?.generation;

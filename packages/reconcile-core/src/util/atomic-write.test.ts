@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { writeFileAtomic } from "./atomic-write.js";
+import { writeFileAtomic, writeFileAtomicSync } from "./atomic-write.js";
 
 describe("writeFileAtomic", () => {
   it("replaces the file whole and leaves no temporary file, even under concurrent writers", async () => {
@@ -33,5 +33,38 @@ describe("writeFileAtomic", () => {
     await rm(join(dir, "shared"));
     await expect(writeFileAtomic(join(dir, "missing", "x"), "y")).rejects.toThrow(/ENOENT/);
     expect(await readdir(dir)).toEqual(["token"]);
+  });
+});
+
+describe("writeFileAtomicSync", () => {
+  it("replaces the file whole with the exact mode and owner, and leaves no temporary file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "atomic-sync-"));
+    const path = join(dir, "manifest.json");
+    for (let i = 0; i < 5; i++) writeFileAtomicSync(path, JSON.stringify({ i }));
+    expect(JSON.parse(await readFile(path, "utf8"))).toEqual({ i: 4 });
+    const previous = process.umask(0o077);
+    try {
+      writeFileAtomicSync(join(dir, "shared"), new TextEncoder().encode("x"), {
+        mode: 0o664,
+        gid: process.getgid?.(),
+      });
+    } finally {
+      process.umask(previous);
+    }
+    const shared = await stat(join(dir, "shared"));
+    expect(shared.mode & 0o777).toBe(0o664);
+    expect(shared.gid).toBe(process.getgid?.());
+    expect(await readFile(join(dir, "shared"), "utf8")).toBe("x");
+    expect((await readdir(dir)).sort()).toEqual(["manifest.json", "shared"]);
+  });
+
+  it("throws what the file system refused and cleans up its temporary file", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "atomic-sync-"));
+    expect(() => writeFileAtomicSync(join(dir, "missing", "x"), "y")).toThrow(/ENOENT/);
+    await mkdir(join(dir, "target"));
+    // Renaming a file over a directory fails after the temporary file was written.
+    expect(() => writeFileAtomicSync(join(dir, "target"), "y")).toThrow(/EISDIR/);
+    expect(await readdir(dir)).toEqual(["target"]);
+    await rm(dir, { recursive: true });
   });
 });
